@@ -18,6 +18,8 @@ HAKMEM_C_COPTS = _WARNINGS + [
     "-D_GNU_SOURCE",
     "-Wstrict-prototypes",
     "-Wmissing-prototypes",
+    # Only the names in hakmem/shim/hakmem.map leave libhakmem.so; internal calls skip the PLT.
+    "-fvisibility=hidden",
 ]
 
 HAKMEM_CC_COPTS = _WARNINGS + [

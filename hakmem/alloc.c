@@ -1,0 +1,166 @@
+// The hak_* API: everything beyond the inline fast paths of alloc.h.
+#include "hakmem/alloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hakmem/hakmem.h"
+#include "hakmem/heap.h"
+#include "hakmem/huge.h"
+#include "hakmem/os/os.h"
+#include "hakmem/segment.h"
+
+void* hak_alloc_beyond_tiny(size_t n) {
+  if (n <= HAK_MID_MAX) return hak_heap_alloc_medium(n);
+  return hak_huge_alloc(n, HAK_PAGE_SIZE);
+}
+
+static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op) {
+  hak_fatal(op, p, "pointer not allocated by hakmem");
+}
+
+void hak_free_slow(void* p, uintptr_t map_word) {
+  if (p == NULL) return;
+  if (map_word == 0) foreign_pointer(p, "free of an invalid pointer");
+  if ((map_word & HAK_KIND_MASK) == HAK_KIND_HUGE) {
+    hak_huge_free(p);
+  } else {
+    hak_heap_free_slow(p, map_word);
+  }
+}
+
+void* hak_malloc(size_t size) { return hak_alloc_inline(size); }
+
+void hak_free(void* ptr) { hak_free_inline(ptr); }
+
+size_t hak_usable_size(const void* p) {
+  if (p == NULL) return 0;
+  uintptr_t word = hak_map_word(p);
+  if (word == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
+  size_t n = (word & HAK_KIND_MASK) == HAK_KIND_HUGE ? hak_huge_usable_size(p)
+                                                      : hak_heap_usable_size(p, word);
+  if (n == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
+  return n;
+}
+
+void* hak_calloc(size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void* p = hak_alloc_inline(total);
+  // Huge blocks are fresh mappings: already zero.
+  if (p != NULL && total <= HAK_MID_MAX) memset(p, 0, total);
+  return p;
+}
+
+void* hak_realloc(void* p, size_t size) {
+  if (p == NULL) return hak_alloc_inline(size);
+  if (size == 0) {  // glibc's behaviour: free and return NULL
+    hak_free_inline(p);
+    return NULL;
+  }
+  size_t old = hak_usable_size(p);
+  int old_is_huge = old > HAK_MID_MAX;
+  if (old_is_huge && size > HAK_MID_MAX) return hak_huge_realloc(p, size);
+  // Keep the block when it fits and at most half of it would go unused.
+  if (size <= old && (size >= old / 2 || old <= 16)) return p;
+  void* q = hak_alloc_inline(size);
+  if (q == NULL) return NULL;
+  memcpy(q, p, size < old ? size : old);
+  hak_free_inline(p);
+  return q;
+}
+
+void* hak_reallocarray(void* p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hak_realloc(p, total);
+}
+
+// Smallest class whose blocks are multiples of `alignment` and hold `size` bytes; slabs are
+// aligned to at least 64 KiB, so such blocks are all aligned.
+static void* aligned_from_classes(size_t alignment, size_t size) {
+  size_t need = size > alignment ? size : alignment;
+  for (unsigned c = hak_size_class(need); c < HAK_CLASS_COUNT; c++) {
+    size_t block = hak_class_size(c);
+    if (block % alignment == 0) return hak_alloc_inline(block);
+  }
+  HAK_CHECK(0, "no size class fits an aligned request", NULL, "HAK_MID_MAX must be a power of two");
+}
+
+static void* aligned_alloc_checked(size_t alignment, size_t size) {
+  if (alignment <= 8) return hak_alloc_inline(size);
+  if (alignment <= 16) return hak_alloc_inline(size < 16 ? 16 : size);
+  if (alignment <= HAK_MID_MAX && size <= HAK_MID_MAX) return aligned_from_classes(alignment, size);
+  return hak_huge_alloc(size, alignment);
+}
+
+void* hak_aligned_alloc(size_t alignment, size_t size) {
+  if (!hak_is_power_of_two(alignment)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return aligned_alloc_checked(alignment, size);
+}
+
+int hak_posix_memalign(void** out, size_t alignment, size_t size) {
+  if (!hak_is_power_of_two(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+  int saved = errno;
+  void* p = aligned_alloc_checked(alignment, size);
+  if (p == NULL) return ENOMEM;
+  errno = saved;
+  *out = p;
+  return 0;
+}
+
+void* hak_memalign(size_t alignment, size_t size) {
+  // glibc rounds a non-power-of-two alignment up to the next power of two.
+  if (!hak_is_power_of_two(alignment)) {
+    if (alignment > ((size_t)1 << (sizeof(size_t) * 8 - 2))) {
+      errno = EINVAL;
+      return NULL;
+    }
+    size_t a = 1;
+    while (a < alignment) a <<= 1;
+    alignment = a;
+  }
+  return aligned_alloc_checked(alignment, size);
+}
+
+void* hak_valloc(size_t size) { return aligned_alloc_checked(HAK_PAGE_SIZE, size); }
+
+void* hak_pvalloc(size_t size) {
+  size_t rounded = (size + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1);
+  if (rounded < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return aligned_alloc_checked(HAK_PAGE_SIZE, rounded ? rounded : HAK_PAGE_SIZE);
+}
+
+void hak_trim(void) { hak_heap_trim(); }
+
+void hak_stats(hak_stats_t* out) {
+  hak_segment_totals_t segments;
+  hak_heap_totals_t heaps;
+  hak_huge_totals_t huge;
+  hak_segment_totals(&segments);
+  hak_heap_totals(&heaps);
+  hak_huge_totals(&huge);
+  out->segments_mapped = segments.mapped_segments;
+  out->segments_cached = segments.cached_segments;
+  out->segments_abandoned = segments.abandoned_segments;
+  out->slabs_in_use = heaps.slabs_in_use;
+  out->slab_bytes_in_use = heaps.bytes_in_use_slabs;
+  out->dirty_free_slabs = heaps.dirty_free_slabs;
+  out->huge_blocks = huge.blocks;
+  out->huge_bytes = huge.bytes;
+  out->purged_bytes = segments.purged_bytes;
+  out->thread_heaps = heaps.heaps;
+  out->rss_bytes = hak_os_rss_bytes();
+}

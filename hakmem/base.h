@@ -1,0 +1,79 @@
+// base: compiler attributes, assert tiers and fatal error reporting shared by every box.
+//
+// Owns: nothing at run time. May use: libc headers only. Every other box includes this first.
+//
+// Assert tiers (HAKMEM_DEBUG: 0 in release, 1 by default without NDEBUG, 2 in the debug config):
+//   HAK_ASSERT(c)           level >= 1: cheap invariants.
+//   HAK_ASSERT_EXPENSIVE(c) level >= 2: walks of whole lists or slabs.
+//   HAK_CHECK(c, ...)       always on: heap corruption that costs nothing to see on a slow path.
+// Compiled-out asserts still type-check their expression (sizeof) but never evaluate it.
+#ifndef HAKMEM_BASE_H
+#define HAKMEM_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#define HAK_EXTERN_C_BEGIN extern "C" {
+#define HAK_EXTERN_C_END }
+#else
+#define HAK_EXTERN_C_BEGIN
+#define HAK_EXTERN_C_END
+#endif
+
+#ifndef HAKMEM_DEBUG
+#ifdef NDEBUG
+#define HAKMEM_DEBUG 0
+#else
+#define HAKMEM_DEBUG 1
+#endif
+#endif
+
+#define HAK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HAK_NOINLINE __attribute__((noinline))
+#define HAK_COLD __attribute__((cold))
+#define HAK_INLINE static inline __attribute__((always_inline))
+#define HAK_NORETURN __attribute__((noreturn))
+#define HAK_TLS __thread __attribute__((tls_model("initial-exec")))
+#define HAK_CACHE_LINE 64
+
+HAK_EXTERN_C_BEGIN
+
+#define HAK_KiB ((size_t)1 << 10)
+#define HAK_MiB ((size_t)1 << 20)
+
+// Reports a broken heap or misuse on one line of stderr and aborts. Never allocates.
+HAK_NORETURN HAK_COLD void hak_fatal(const char* what, const void* address, const char* detail);
+// One warning line on stderr (configuration problems). Never allocates.
+HAK_COLD void hak_warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define HAK_CHECK(cond, what, address, detail)       \
+  do {                                               \
+    if (HAK_UNLIKELY(!(cond))) hak_fatal((what), (address), (detail)); \
+  } while (0)
+
+#define HAK_ASSERT_TIER(level, cond)                                     \
+  do {                                                                   \
+    if (HAKMEM_DEBUG >= (level)) {                                       \
+      if (HAK_UNLIKELY(!(cond))) hak_fatal("assertion failed", NULL, #cond); \
+    } else {                                                             \
+      (void)sizeof(cond);                                                \
+    }                                                                    \
+  } while (0)
+
+#define HAK_ASSERT(cond) HAK_ASSERT_TIER(1, cond)
+#define HAK_ASSERT_EXPENSIVE(cond) HAK_ASSERT_TIER(2, cond)
+
+HAK_INLINE uintptr_t hak_align_up(uintptr_t x, uintptr_t alignment) {
+  return (x + alignment - 1) & ~(alignment - 1);
+}
+
+HAK_INLINE int hak_is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+// The calling thread's unique id while it lives: its thread pointer (one instruction to read).
+HAK_INLINE uintptr_t hak_thread_id(void) { return (uintptr_t)__builtin_thread_pointer(); }
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_BASE_H

@@ -1,0 +1,41 @@
+// config: every HAKMEM_* environment variable, read once at init into a plain struct.
+//
+// Owns: hak_config. May use: base. Read by every box after hak_config_init(); never written
+// after init, so readers need no synchronisation. getenv is called only from hak_config_init.
+//
+// Each row: X(field, ENV_NAME, default, min, max, one-line doc). Invalid values print one warning
+// naming the variable, the bad value and the default used; they never abort.
+#ifndef HAKMEM_CONFIG_H
+#define HAKMEM_CONFIG_H
+
+#include <stdint.h>
+
+#include "hakmem/base.h"
+
+HAK_EXTERN_C_BEGIN
+
+#define HAK_CONFIG_FIELDS(X)                                                                    \
+  X(purge_delay_ms, "HAKMEM_PURGE_DELAY_MS", 250, 0, 3600000,                                    \
+    "Milliseconds a free slab or cached segment stays committed before its pages are returned") \
+  X(segment_cache, "HAKMEM_SEGMENT_CACHE", 8, 0, 1024,                                           \
+    "Empty 4 MiB segments kept mapped for reuse (their pages are purged after the delay)")      \
+  X(check_frees, "HAKMEM_CHECK_FREES", 1, 0, 1,                                                  \
+    "Validate pointers on the slow free paths (invalid, foreign and double frees abort)")
+
+typedef struct hak_config_s {
+#define HAK_CONFIG_FIELD(field, env, def, lo, hi, doc) int64_t field;
+  HAK_CONFIG_FIELDS(HAK_CONFIG_FIELD)
+#undef HAK_CONFIG_FIELD
+} hak_config_t;
+
+extern hak_config_t hak_config;
+
+// Parses the environment into hak_config; `getenv_fn` is injectable for tests.
+void hak_config_init(const char* (*getenv_fn)(const char* name));
+
+// Parses one value; returns 1 and sets *out if `text` is a valid integer in [lo, hi].
+int hak_config_parse_int(const char* text, int64_t lo, int64_t hi, int64_t* out);
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_CONFIG_H

@@ -1,0 +1,53 @@
+/* HAKMEM: a general-purpose memory allocator.
+ *
+ * Use it as a drop-in malloc (LD_PRELOAD=libhakmem.so) or call these functions directly after
+ * linking the static library //hakmem:hakmem. Every function behaves like its C / POSIX / glibc
+ * namesake: 16-byte alignment for sizes >= 16, NULL with errno = ENOMEM on exhaustion or size
+ * overflow. Freeing a pointer hakmem did not return aborts with a one-line message where hakmem
+ * can tell (always for pointers outside its memory).
+ */
+#ifndef HAKMEM_HAKMEM_H
+#define HAKMEM_HAKMEM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void* hak_malloc(size_t size);
+void hak_free(void* ptr);
+void* hak_calloc(size_t count, size_t size);
+void* hak_realloc(void* ptr, size_t size);
+void* hak_reallocarray(void* ptr, size_t count, size_t size);
+void* hak_aligned_alloc(size_t alignment, size_t size);
+int hak_posix_memalign(void** out, size_t alignment, size_t size);
+void* hak_memalign(size_t alignment, size_t size);
+void* hak_valloc(size_t size);
+void* hak_pvalloc(size_t size);
+size_t hak_usable_size(const void* ptr);
+/* Returns free memory of the calling thread and the shared caches to the OS now. */
+void hak_trim(void);
+
+typedef struct hak_stats_s {
+  size_t segments_mapped;     /* 4 MiB segments currently mapped (in use, cached or abandoned) */
+  size_t segments_cached;     /* empty segments kept for reuse */
+  size_t segments_abandoned;  /* segments of exited threads waiting for adoption */
+  size_t slabs_in_use;        /* slabs holding blocks, over all live thread heaps */
+  size_t slab_bytes_in_use;   /* bytes of those slabs */
+  size_t dirty_free_slabs;    /* free slabs whose pages are not yet returned to the OS */
+  size_t huge_blocks;         /* live blocks above 64 KiB (one mapping each) */
+  size_t huge_bytes;          /* their usable bytes */
+  size_t purged_bytes;        /* bytes returned to the OS with madvise since start */
+  size_t thread_heaps;        /* thread heaps in use */
+  size_t rss_bytes;           /* resident set size of the process (from /proc) */
+} hak_stats_t;
+
+/* Fills *out with current totals (a consistent-enough snapshot while other threads run). */
+void hak_stats(hak_stats_t* out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HAKMEM_HAKMEM_H */

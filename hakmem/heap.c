@@ -1,0 +1,462 @@
+// Allocation call tree (small and medium classes):
+//   malloc ─ hak_tiny_alloc (tiny/tiny.h, inline) ── pop current slab's free list
+//              └─ hak_heap_alloc_slow ─ heap_init_thread (first call of a thread)
+//                                     └─ refill ─ take local_free │ collect remote │ carve
+//                                                 └─ next partial slab │ sweep full list
+//                                                 └─ fresh_slab ─ own segment │ adopt │ acquire
+// Free call tree:
+//   free ─ hak_tiny_free (inline): map word == this thread ── push local_free, --used
+//            ├─ used hit 0 ── hak_heap_slab_emptied ── retire ── hak_segment_slab_freed
+//            └─ otherwise ── hak_heap_free_slow ─ validate ─ local free (medium) │ remote CAS
+#include "hakmem/heap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hakmem/config.h"
+#include "hakmem/os/os.h"
+
+const hak_slab_t hak_empty_slab = {.class_idx = HAK_SLAB_UNUSED_CLASS};
+
+HAK_TLS hak_tls_t hak_tls = {
+    .direct = {[0 ... HAK_TINY_INDEXES - 1] = (hak_slab_t*)&hak_empty_slab},
+    .heap = NULL,
+};
+
+// Heap registry: every heap ever made, in use or waiting for reuse. Heaps are never unmapped.
+static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static hak_heap_t* heaps;
+static pthread_key_t exit_key;
+static _Atomic int init_state;  // 0: not started, 1: in progress, 2: done
+
+#define HAK_EMPTY ((hak_slab_t*)&hak_empty_slab)
+#define PURGE_CHECK_EVERY 64
+
+static uint64_t purge_interval_ms(void) {
+  uint64_t half = (uint64_t)hak_config.purge_delay_ms / 2;
+  return half ? half : 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slab lists
+
+static void list_push(hak_slab_list_t* list, hak_slab_t* s, uint8_t which) {
+  s->prev = NULL;
+  s->next = list->head;
+  if (list->head) list->head->prev = s;
+  list->head = s;
+  list->count++;
+  s->list = which;
+}
+
+static void list_remove(hak_slab_list_t* list, hak_slab_t* s) {
+  if (s->prev) s->prev->next = s->next;
+  else list->head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  list->count--;
+  s->list = 0;
+}
+
+static hak_slab_list_t* list_of(hak_heap_t* heap, hak_slab_t* s) {
+  if (s->list == HAK_SLAB_FULL) return &heap->full[s->class_idx];
+  if (s->list == HAK_SLAB_PARTIAL) return &heap->partial[s->class_idx];
+  return NULL;
+}
+
+static void set_current(hak_heap_t* heap, unsigned cls, hak_slab_t* s) {
+  heap->current[cls] = s;
+  if (cls >= HAK_TINY_CLASSES) return;
+  for (size_t i = 0; i < HAK_TINY_INDEXES; i++) {
+    if (hak_tiny_class_of_index[i] == cls) hak_tls.direct[i] = s;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segments and slabs of one heap
+
+static hak_slab_t* slab_at(hak_segment_t* seg, unsigned index) {
+  uint8_t* start = (uint8_t*)hak_segment_of(seg) + ((size_t)index << seg->slab_shift);
+  return hak_slab_of_shift(start, seg->slab_shift);
+}
+
+static void segment_list_push(hak_heap_t* heap, hak_segment_t* seg) {
+  hak_segment_t** head = &heap->segments[seg->kind];
+  seg->prev = NULL;
+  seg->next = *head;
+  if (*head) (*head)->prev = seg;
+  *head = seg;
+}
+
+static void segment_list_remove(hak_heap_t* heap, hak_segment_t* seg) {
+  if (seg->prev) seg->prev->next = seg->next;
+  else heap->segments[seg->kind] = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  seg->next = seg->prev = NULL;
+}
+
+static void purge_heap(hak_heap_t* heap, uint64_t now, int force) {
+  for (unsigned k = 0; k < 2; k++) {
+    for (hak_segment_t* seg = heap->segments[k]; seg; seg = seg->next) {
+      if (seg->purge_pending) hak_segment_purge_slabs(seg, now, force);
+    }
+  }
+  hak_segment_purge_cache(now, force);
+  heap->next_purge_ms = now + purge_interval_ms();
+}
+
+static void maybe_purge(hak_heap_t* heap) {
+  uint64_t now = hak_os_now_ms();
+  if (now >= heap->next_purge_ms) purge_heap(heap, now, 0);
+}
+
+// Frees an empty slab back to its segment; the segment goes back when all its slabs are free.
+static void retire(hak_heap_t* heap, hak_slab_t* s) {
+  hak_slab_list_t* list = list_of(heap, s);
+  if (list) list_remove(list, s);
+  if (hak_config.check_frees) hak_slab_check_empty(s);
+  hak_segment_t* seg = hak_segment_lookup(s, hak_map_word(s));
+  HAK_CHECK(seg != NULL, "corrupted segment header", s, "retiring slab");
+  s->class_idx = HAK_SLAB_UNUSED_CLASS;
+  hak_segment_slab_freed(seg, s->index, hak_os_now_ms());
+  if (seg->free_count == seg->slab_count && (seg->next || seg->prev)) {
+    // Keep one segment per kind around; release the others.
+    segment_list_remove(heap, seg);
+    hak_segment_release(seg);
+  }
+  maybe_purge(heap);
+}
+
+// Puts every in-use slab of an adopted segment on this heap's lists.
+static void adopt_slabs(hak_heap_t* heap, hak_segment_t* seg) {
+  for (unsigned i = 0; i < seg->slab_count; i++) {
+    if (seg->free_mask & ((uint64_t)1 << i)) continue;
+    hak_slab_t* s = slab_at(seg, i);
+    hak_slab_collect_remote(s);
+    s->list = 0;
+    if (s->used == 0) {
+      if (hak_config.check_frees) hak_slab_check_empty(s);
+      s->class_idx = HAK_SLAB_UNUSED_CLASS;
+      hak_segment_slab_freed(seg, i, hak_os_now_ms());
+    } else {
+      list_push(&heap->partial[s->class_idx], s, HAK_SLAB_PARTIAL);
+    }
+  }
+}
+
+static unsigned carve_batch(const hak_slab_t* s) {
+  unsigned n = (unsigned)(2 * HAK_PAGE_SIZE / s->block_size);
+  return n < 4 ? 4 : n;
+}
+
+static hak_slab_t* slab_from_own_segments(hak_heap_t* heap, hak_segment_kind_t kind, unsigned cls) {
+  for (hak_segment_t* seg = heap->segments[kind]; seg; seg = seg->next) {
+    int index = hak_segment_take_slab(seg);
+    if (index >= 0) return hak_slab_init(seg, (unsigned)index, cls, hak_class_size(cls));
+  }
+  return NULL;
+}
+
+// A free slab for `cls`: from this heap's segments, else an abandoned segment, else a new one.
+// Adopting a segment also puts its in-use slabs on the partial lists, which the caller re-checks.
+static hak_slab_t* fresh_slab(hak_heap_t* heap, unsigned cls) {
+  hak_segment_kind_t kind = cls < HAK_TINY_CLASSES ? HAK_KIND_SMALL : HAK_KIND_MEDIUM;
+  hak_slab_t* s = slab_from_own_segments(heap, kind, cls);
+  if (s) return s;
+  hak_segment_t* seg;
+  while ((seg = hak_segment_adopt(kind, heap, heap->owner)) != NULL) {
+    segment_list_push(heap, seg);
+    adopt_slabs(heap, seg);
+    s = slab_from_own_segments(heap, kind, cls);
+    if (s || heap->partial[cls].head) return s;
+  }
+  seg = hak_segment_acquire(kind, heap, heap->owner);
+  if (seg == NULL) return NULL;
+  segment_list_push(heap, seg);
+  return slab_from_own_segments(heap, kind, cls);
+}
+
+// Moves full slabs that have received frees since back to the partial list.
+static void sweep_full(hak_heap_t* heap, unsigned cls) {
+  hak_slab_t* s = heap->full[cls].head;
+  while (s) {
+    hak_slab_t* next = s->next;
+    hak_slab_collect_remote(s);
+    if (s->used == 0) {
+      retire(heap, s);
+    } else if (s->local_free) {
+      list_remove(&heap->full[cls], s);
+      list_push(&heap->partial[cls], s, HAK_SLAB_PARTIAL);
+    }
+    s = next;
+  }
+  heap->fresh_since_sweep[cls] = 0;
+}
+
+// Makes heap->current[cls] a slab with a non-empty free list; NULL if memory is exhausted.
+static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
+  hak_slab_t* s = heap->current[cls];
+  if (s != HAK_EMPTY) {
+    if (hak_slab_take_local(s)) return s;
+    if (hak_slab_collect_remote(s) && hak_slab_take_local(s)) return s;
+    if (hak_slab_carve(s, carve_batch(s))) return s;
+    list_push(&heap->full[cls], s, HAK_SLAB_FULL);
+    set_current(heap, cls, HAK_EMPTY);
+  }
+  int swept = 0;
+  for (;;) {
+    while ((s = heap->partial[cls].head) != NULL) {
+      list_remove(&heap->partial[cls], s);
+      hak_slab_collect_remote(s);
+      if (hak_slab_take_local(s)) {
+        set_current(heap, cls, s);
+        return s;
+      }
+      list_push(&heap->full[cls], s, HAK_SLAB_FULL);
+    }
+    if (!swept && heap->full[cls].count > 0 &&
+        heap->fresh_since_sweep[cls] * 8u >= heap->full[cls].count) {
+      swept = 1;
+      sweep_full(heap, cls);
+      continue;
+    }
+    s = fresh_slab(heap, cls);
+    if (s == NULL) {
+      if (heap->partial[cls].head) continue;  // adoption brought slabs of this class
+      return NULL;
+    }
+    heap->fresh_since_sweep[cls]++;
+    hak_slab_carve(s, carve_batch(s));
+    set_current(heap, cls, s);
+    return s;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heap lifetime
+
+static hak_heap_t* heap_from_pool(void) {
+  pthread_mutex_lock(&heaps_lock);
+  hak_heap_t* heap = heaps;
+  while (heap && heap->in_use) heap = heap->next;
+  if (heap == NULL) {
+    heap = hak_os.map(NULL, hak_align_up(sizeof(hak_heap_t), HAK_PAGE_SIZE));
+    if (heap) {
+      heap->next = heaps;
+      if (heaps) heaps->prev = heap;
+      heaps = heap;
+    }
+  }
+  if (heap) heap->in_use = 1;
+  pthread_mutex_unlock(&heaps_lock);
+  return heap;
+}
+
+static void heap_reset(hak_heap_t* heap) {
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) heap->current[c] = HAK_EMPTY;
+  memset(heap->partial, 0, sizeof heap->partial);
+  memset(heap->full, 0, sizeof heap->full);
+  memset(heap->fresh_since_sweep, 0, sizeof heap->fresh_since_sweep);
+  heap->segments[0] = heap->segments[1] = NULL;
+  heap->slow_calls = 0;
+  heap->next_purge_ms = 0;
+}
+
+static hak_heap_t* heap_init_thread(void) {
+  hak_heap_global_init();
+  hak_heap_t* heap = heap_from_pool();
+  if (heap == NULL) return NULL;
+  heap_reset(heap);
+  heap->owner = hak_thread_id();
+  HAK_CHECK((heap->owner & HAK_KIND_MASK) == 0 && heap->owner != HAK_OWNER_NONE,
+            "unsupported thread pointer", (void*)heap->owner, "must be 16-byte aligned");
+  hak_tls.heap = heap;
+  // Set after hak_tls.heap: pthread_setspecific may allocate, and must find the heap ready.
+  pthread_setspecific(exit_key, heap);
+  return heap;
+}
+
+// Hands all of a heap's segments to whoever allocates next, and returns the heap to the pool.
+static void heap_abandon(hak_heap_t* heap) {
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
+    if (heap->current[c] != HAK_EMPTY) {
+      hak_slab_unload_free(heap->current[c]);
+      heap->current[c]->list = 0;
+    }
+  }
+  uint64_t now = hak_os_now_ms();
+  for (unsigned k = 0; k < 2; k++) {
+    hak_segment_t* seg = heap->segments[k];
+    while (seg) {
+      hak_segment_t* next = seg->next;
+      seg->next = seg->prev = NULL;
+      for (unsigned i = 0; i < seg->slab_count; i++) {
+        if (seg->free_mask & ((uint64_t)1 << i)) continue;
+        hak_slab_t* s = slab_at(seg, i);
+        hak_slab_collect_remote(s);
+        if (s->used == 0) {
+          if (hak_config.check_frees) hak_slab_check_empty(s);
+          s->class_idx = HAK_SLAB_UNUSED_CLASS;
+          hak_segment_slab_freed(seg, i, now);
+        }
+      }
+      if (seg->free_count == seg->slab_count) {
+        hak_segment_release(seg);
+      } else {
+        hak_segment_abandon(seg);
+      }
+      seg = next;
+    }
+  }
+  heap_reset(heap);
+  pthread_mutex_lock(&heaps_lock);
+  heap->in_use = 0;
+  heap->owner = 0;
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+static void thread_exit(void* arg) {
+  hak_heap_t* heap = (hak_heap_t*)arg;
+  if (heap != hak_tls.heap) return;
+  for (size_t i = 0; i < HAK_TINY_INDEXES; i++) hak_tls.direct[i] = HAK_EMPTY;
+  hak_tls.heap = NULL;
+  heap_abandon(heap);
+}
+
+static void fork_prepare(void) {
+  pthread_mutex_lock(&heaps_lock);
+  hak_segment_fork_prepare();
+}
+
+static void fork_parent(void) {
+  hak_segment_fork_parent();
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+// Only the forking thread exists in the child: every other heap's segments become adoptable.
+static void fork_child(void) {
+  hak_segment_fork_child();
+  pthread_mutex_init(&heaps_lock, NULL);
+  for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
+    if (heap->in_use && heap != hak_tls.heap) heap_abandon(heap);
+  }
+}
+
+static const char* plain_getenv(const char* name) { return getenv(name); }
+
+void hak_heap_global_init(void) {
+  int expected = 0;
+  if (atomic_load_explicit(&init_state, memory_order_acquire) == 2) return;
+  if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
+    while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) sched_yield();
+    return;
+  }
+  hak_config_init(plain_getenv);
+  pthread_key_create(&exit_key, thread_exit);
+  atomic_store_explicit(&init_state, 2, memory_order_release);
+  // May allocate: registered after init_state says done, so that allocation proceeds.
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow paths called by the fast paths
+
+void* hak_heap_alloc_slow(size_t n) {
+  hak_heap_t* heap = hak_tls.heap;
+  if (HAK_UNLIKELY(heap == NULL)) {
+    heap = heap_init_thread();
+    if (heap == NULL) goto out_of_memory;
+  }
+  unsigned cls = hak_size_class(n);
+  hak_slab_t* s = heap->current[cls];
+  if (s->free == NULL) {
+    s = refill(heap, cls);
+    if (s == NULL) goto out_of_memory;
+    if (++heap->slow_calls % PURGE_CHECK_EVERY == 0) maybe_purge(heap);
+  }
+  hak_block_t* b = s->free;
+  s->free = b->next;
+  return b;
+out_of_memory:
+  errno = ENOMEM;
+  return NULL;
+}
+
+void* hak_heap_alloc_medium(size_t n) {
+  hak_heap_t* heap = hak_tls.heap;
+  if (HAK_LIKELY(heap != NULL)) {
+    hak_slab_t* s = heap->current[hak_size_class(n)];
+    hak_block_t* b = s->free;
+    if (HAK_LIKELY(b != NULL)) {
+      s->free = b->next;
+      return b;
+    }
+  }
+  return hak_heap_alloc_slow(n);
+}
+
+void hak_heap_slab_emptied(hak_slab_t* s) {
+  hak_heap_t* heap = hak_tls.heap;
+  HAK_ASSERT(heap != NULL);
+  if (heap->current[s->class_idx] == s) return;  // stays current: next malloc reuses its blocks
+  retire(heap, s);
+}
+
+static HAK_NORETURN HAK_COLD void invalid_free(const void* p, const char* detail) {
+  hak_fatal("free of an invalid pointer", p, detail);
+}
+
+void hak_heap_free_slow(void* p, uintptr_t map_word) {
+  hak_segment_t* seg = hak_segment_lookup(p, map_word);
+  if (seg == NULL) invalid_free(p, "not allocated by hakmem");
+  hak_slab_t* s = hak_slab_of_shift(p, seg->slab_shift);
+  uint64_t free_mask = __atomic_load_n(&seg->free_mask, __ATOMIC_RELAXED);
+  if (free_mask & ((uint64_t)1 << s->index)) invalid_free(p, "its slab is free (double free?)");
+  if (hak_config.check_frees && !hak_slab_is_block(s, p)) {
+    invalid_free(p, "not the start of a block");
+  }
+  uintptr_t owner = map_word & ~(uintptr_t)HAK_KIND_MASK;
+  if (owner == hak_thread_id()) {
+    if (hak_slab_free_local(s, p)) hak_heap_slab_emptied(s);
+  } else {
+    hak_slab_free_remote(s, p);
+  }
+}
+
+size_t hak_heap_usable_size(const void* p, uintptr_t map_word) {
+  hak_segment_t* seg = hak_segment_lookup(p, map_word);
+  if (seg == NULL) return 0;
+  return hak_slab_of_shift(p, seg->slab_shift)->block_size;
+}
+
+void hak_heap_trim(void) {
+  hak_heap_t* heap = hak_tls.heap;
+  uint64_t now = hak_os_now_ms();
+  if (heap) {
+    for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) sweep_full(heap, c);
+    purge_heap(heap, now, 1);
+  } else {
+    hak_segment_purge_cache(now, 1);
+  }
+}
+
+void hak_heap_totals(hak_heap_totals_t* out) {
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&heaps_lock);
+  for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
+    if (!heap->in_use) continue;
+    out->heaps++;
+    for (unsigned k = 0; k < 2; k++) {
+      for (hak_segment_t* seg = heap->segments[k]; seg; seg = seg->next) {
+        size_t in_use = (size_t)(seg->slab_count - seg->free_count);
+        out->slabs_in_use += in_use;
+        out->bytes_in_use_slabs += in_use * hak_segment_slab_size(seg);
+        out->dirty_free_slabs += seg->purge_pending;
+      }
+    }
+  }
+  pthread_mutex_unlock(&heaps_lock);
+}

@@ -1,0 +1,84 @@
+// heap: one per thread. Holds the current slab of every size class, the slabs it owns, and the
+// slow paths (refill, retire, purge, thread exit, adoption, fork).
+//
+// Owns: hak_heap_t, the thread's TLS (hak_tls). May use: base, os, config, size_class, segment,
+// slab. The fast paths (tiny/) read hak_tls and the segment map, and call back into heap only
+// through the noinline functions below.
+//
+// Threading: a heap is touched only by its thread, except in the atfork child handler (single
+// threaded) and the heap pool (under its lock). Other threads reach this heap's slabs only via
+// their remote lists (slab.h).
+//
+// No init branch on the fast path: hak_tls starts with every direct slot pointing at a static
+// empty slab, so the first malloc of a thread falls into hak_heap_alloc_slow, which initialises.
+#ifndef HAKMEM_HEAP_H
+#define HAKMEM_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem/base.h"
+#include "hakmem/segment.h"
+#include "hakmem/size_class.h"
+#include "hakmem/slab.h"
+
+HAK_EXTERN_C_BEGIN
+
+typedef struct hak_slab_list_s {
+  hak_slab_t* head;
+  uint32_t count;
+} hak_slab_list_t;
+
+typedef struct hak_heap_s {
+  uintptr_t owner;                              // hak_thread_id() of the thread using it
+  hak_slab_t* current[HAK_CLASS_COUNT];         // allocation slab per class (or the empty slab)
+  hak_slab_list_t partial[HAK_CLASS_COUNT];     // may have free blocks, not current
+  hak_slab_list_t full[HAK_CLASS_COUNT];        // had none at last look
+  uint32_t fresh_since_sweep[HAK_CLASS_COUNT];  // slabs taken since the full list was last swept
+  hak_segment_t* segments[2];                   // owned SMALL / MEDIUM segments
+  uint64_t next_purge_ms;
+  uint32_t slow_calls;
+  uint32_t dirty_slabs;                         // free slabs not yet purged, over all segments
+  struct hak_heap_s* next;                      // in the heap registry
+  struct hak_heap_s* prev;
+  int in_use;
+} hak_heap_t;
+
+// Per-thread state read by the fast paths: one load from the thread pointer reaches a slab.
+typedef struct hak_tls_s {
+  hak_slab_t* direct[HAK_TINY_INDEXES];  // by hak_tiny_index(n): the current slab of its class
+  hak_heap_t* heap;                      // NULL until the thread's first slow path
+} hak_tls_t;
+
+extern HAK_TLS hak_tls_t hak_tls;
+extern const hak_slab_t hak_empty_slab;
+
+// Slow paths of the small/medium allocator; n <= HAK_MID_MAX. Set errno on failure.
+HAK_NOINLINE void* hak_heap_alloc_slow(size_t n);
+// Allocation of a medium class from the calling thread's heap.
+void* hak_heap_alloc_medium(size_t n);
+// A slab that the fast path emptied (used reached 0) on its owner thread.
+HAK_NOINLINE void hak_heap_slab_emptied(hak_slab_t* slab);
+// Free of a SMALL/MEDIUM block that missed the fast path. `map_word` is hak_map_word(p).
+HAK_NOINLINE void hak_heap_free_slow(void* p, uintptr_t map_word);
+// Usable size of a block in a SMALL/MEDIUM segment, or 0 if p is not one.
+size_t hak_heap_usable_size(const void* p, uintptr_t map_word);
+
+// Returns every purgeable page of this thread's heap and the segment cache now.
+void hak_heap_trim(void);
+
+// Process-wide initialisation: config, thread-exit key, fork handlers. Idempotent.
+void hak_heap_global_init(void);
+
+// Totals over all live heaps for stats (approximate while threads run).
+typedef struct hak_heap_totals_s {
+  size_t heaps;
+  size_t slabs_in_use;
+  size_t bytes_in_use_slabs;
+  size_t dirty_free_slabs;
+} hak_heap_totals_t;
+void hak_heap_totals(hak_heap_totals_t* out);
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_HEAP_H

@@ -1,0 +1,86 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hakmem/os/os.h"
+
+static void* linux_map(void* hint, size_t size) {
+  void* p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static int linux_unmap(void* addr, size_t size) { return munmap(addr, size); }
+
+static int linux_purge(void* addr, size_t size) {
+  // MADV_DONTNEED, not MADV_FREE: RSS must drop now, not under memory pressure.
+  return madvise(addr, size, MADV_DONTNEED);
+}
+
+static void* linux_remap(void* addr, size_t old_size, size_t new_size, int may_move,
+                         void* fixed_to) {
+  int flags = may_move ? MREMAP_MAYMOVE : 0;
+  void* p = fixed_to ? mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, fixed_to)
+                     : mremap(addr, old_size, new_size, flags);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static const hak_os_ops_t linux_ops = {linux_map, linux_unmap, linux_purge, linux_remap};
+
+hak_os_ops_t hak_os = {linux_map, linux_unmap, linux_purge, linux_remap};
+
+void hak_os_set_ops(const hak_os_ops_t* ops) { hak_os = *ops; }
+void hak_os_reset_ops(void) { hak_os = linux_ops; }
+
+void* hak_os_map_aligned_with_prefix(size_t prefix, size_t size, size_t alignment) {
+  HAK_ASSERT(hak_is_power_of_two(alignment) && alignment >= HAK_PAGE_SIZE);
+  size_t total = prefix + size;
+  if (total < size || total + alignment < total) return NULL;
+  // Over-reserve by one alignment, then trim both ends.
+  uint8_t* raw = hak_os.map(NULL, total + alignment);
+  if (raw == NULL) return NULL;
+  uint8_t* base = (uint8_t*)hak_align_up((uintptr_t)raw, alignment);
+  size_t head = (size_t)(base - raw);
+  size_t tail = alignment - head;
+  if (head > 0) hak_os.unmap(raw, head);
+  if (tail > 0) hak_os.unmap(base + total, tail);
+  return base;
+}
+
+void* hak_os_map_aligned(size_t size, size_t alignment) {
+  return hak_os_map_aligned_with_prefix(0, size, alignment);
+}
+
+void hak_os_hint_huge_pages(void* addr, size_t size) {
+#ifdef MADV_HUGEPAGE
+  (void)madvise(addr, size, MADV_HUGEPAGE);
+#else
+  (void)addr;
+  (void)size;
+#endif
+}
+
+uint64_t hak_os_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+size_t hak_os_rss_bytes(void) {
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  // statm: size resident shared ...; parse the second field without sscanf (no locale, no malloc).
+  const char* s = buf;
+  while (*s && *s != ' ') s++;
+  while (*s == ' ') s++;
+  size_t pages = 0;
+  while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
+  return pages * (size_t)sysconf(_SC_PAGESIZE);
+}

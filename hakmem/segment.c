@@ -1,0 +1,230 @@
+#include "hakmem/segment.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "hakmem/config.h"
+#include "hakmem/os/os.h"
+
+uintptr_t hak_segment_map[HAK_MAP_ENTRIES];
+
+// Guards `cache` and `abandoned`; never held while calling into the heap.
+static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;
+static hak_segment_t* cache;                 // empty segments, newest first
+static size_t cache_count;
+static hak_segment_t* abandoned[2];          // per kind (SMALL, MEDIUM)
+static size_t abandoned_count;
+static _Atomic size_t mapped_segments;
+static _Atomic size_t purged_bytes;
+
+static unsigned slab_shift_of(hak_segment_kind_t kind) {
+  return kind == HAK_KIND_SMALL ? HAK_SMALL_SLAB_SHIFT : HAK_MEDIUM_SLAB_SHIFT;
+}
+
+hak_segment_t* hak_segment_header(void* base, unsigned slab_shift) {
+  uint8_t* slab0_end = (uint8_t*)base + ((size_t)1 << slab_shift);
+  return (hak_segment_t*)(slab0_end - HAK_SLAB_HEADER_SIZE - HAK_SEGMENT_HEADER_SIZE);
+}
+
+hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word) {
+  uintptr_t kind = map_word & HAK_KIND_MASK;
+  if (map_word == 0 || (kind != HAK_KIND_SMALL && kind != HAK_KIND_MEDIUM)) return NULL;
+  void* base = hak_segment_of(p);
+  hak_segment_t* header = hak_segment_header(base, slab_shift_of((hak_segment_kind_t)kind));
+  if (header->cookie != (HAK_SEGMENT_COOKIE ^ (uintptr_t)base)) return NULL;
+  return header;
+}
+
+static void list_push(hak_segment_t** head, hak_segment_t* s) {
+  s->prev = NULL;
+  s->next = *head;
+  if (*head) (*head)->prev = s;
+  *head = s;
+}
+
+static void list_remove(hak_segment_t** head, hak_segment_t* s) {
+  if (s->prev) s->prev->next = s->next;
+  else *head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+static void format(hak_segment_t* s, void* base, hak_segment_kind_t kind) {
+  unsigned shift = slab_shift_of(kind);
+  s->cookie = HAK_SEGMENT_COOKIE ^ (uintptr_t)base;
+  s->kind = (uint8_t)kind;
+  s->slab_shift = (uint8_t)shift;
+  s->slab_count = (uint8_t)(HAK_SEGMENT_SIZE >> shift);
+  s->free_count = s->slab_count;
+  s->free_mask = s->slab_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << s->slab_count) - 1);
+  s->dirty_mask = 0;
+  s->purge_pending = 0;
+  s->next = s->prev = NULL;
+}
+
+static hak_segment_t* take_cached(hak_segment_kind_t kind) {
+  pthread_mutex_lock(&lists_lock);
+  hak_segment_t* s = cache;
+  if (s) {
+    list_remove(&cache, s);
+    cache_count--;
+  }
+  pthread_mutex_unlock(&lists_lock);
+  if (s == NULL) return NULL;
+  // The cached header may be of the other kind; the new header goes where this kind expects it.
+  void* base = hak_segment_of(s);
+  uint64_t dirty = s->dirty_mask;
+  hak_segment_t* header = hak_segment_header(base, slab_shift_of(kind));
+  if (header != s) memset(s, 0, sizeof *s);
+  format(header, base, kind);
+  // Pages still committed are fine to reuse; the per-slab purge bookkeeping restarts clean.
+  (void)dirty;
+  return header;
+}
+
+hak_segment_t* hak_segment_acquire(hak_segment_kind_t kind, struct hak_heap_s* heap, uintptr_t owner) {
+  hak_segment_t* s = take_cached(kind);
+  if (s == NULL) {
+    void* base = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE);
+    if (base == NULL) return NULL;
+    atomic_fetch_add_explicit(&mapped_segments, 1, memory_order_relaxed);
+    s = hak_segment_header(base, slab_shift_of(kind));
+    format(s, base, kind);
+  }
+  s->heap = heap;
+  hak_map_set(hak_segment_of(s), owner | kind);
+  return s;
+}
+
+static void purge_range(void* addr, size_t size) {
+  if (hak_os.purge(addr, size) == 0) {
+    atomic_fetch_add_explicit(&purged_bytes, size, memory_order_relaxed);
+  }
+}
+
+// Purges a whole empty segment except the page holding its header.
+static void purge_whole(hak_segment_t* s) {
+  uint8_t* base = (uint8_t*)hak_segment_of(s);
+  uint8_t* header_page = (uint8_t*)((uintptr_t)s & ~(HAK_PAGE_SIZE - 1));
+  uint8_t* header_end = (uint8_t*)hak_align_up((uintptr_t)s + sizeof *s, HAK_PAGE_SIZE);
+  if (header_page > base) purge_range(base, (size_t)(header_page - base));
+  purge_range(header_end, (size_t)(base + HAK_SEGMENT_SIZE - header_end));
+  s->dirty_mask = 0;
+  s->purge_pending = 0;
+}
+
+static void unmap_segment(hak_segment_t* s) {
+  void* base = hak_segment_of(s);
+  hak_map_set(base, 0);
+  hak_os.unmap(base, HAK_SEGMENT_SIZE);
+  atomic_fetch_sub_explicit(&mapped_segments, 1, memory_order_relaxed);
+}
+
+void hak_segment_release(hak_segment_t* s) {
+  HAK_ASSERT(s->free_count == s->slab_count);
+  s->heap = NULL;
+  // Another thread's late free into an empty segment is invalid: the map says nobody owns it.
+  hak_map_set(hak_segment_of(s), HAK_OWNER_NONE | s->kind);
+  s->cached_at_ms = hak_os_now_ms();
+  pthread_mutex_lock(&lists_lock);
+  int keep = cache_count < (size_t)hak_config.segment_cache;
+  if (keep) {
+    list_push(&cache, s);
+    cache_count++;
+  }
+  pthread_mutex_unlock(&lists_lock);
+  if (!keep) unmap_segment(s);
+}
+
+void hak_segment_purge_cache(uint64_t now_ms, int force) {
+  pthread_mutex_lock(&lists_lock);
+  for (hak_segment_t* s = cache; s != NULL; s = s->next) {
+    if (s->cached_at_ms == 0) continue;  // already purged
+    if (force || now_ms - s->cached_at_ms >= (uint64_t)hak_config.purge_delay_ms) {
+      purge_whole(s);
+      s->cached_at_ms = 0;
+    }
+  }
+  pthread_mutex_unlock(&lists_lock);
+}
+
+void hak_segment_abandon(hak_segment_t* s) {
+  s->heap = NULL;
+  hak_map_set(hak_segment_of(s), HAK_OWNER_NONE | s->kind);
+  pthread_mutex_lock(&lists_lock);
+  list_push(&abandoned[s->kind], s);
+  abandoned_count++;
+  pthread_mutex_unlock(&lists_lock);
+}
+
+hak_segment_t* hak_segment_adopt(hak_segment_kind_t kind, struct hak_heap_s* heap, uintptr_t owner) {
+  if (__atomic_load_n(&abandoned[kind], __ATOMIC_RELAXED) == NULL) return NULL;
+  pthread_mutex_lock(&lists_lock);
+  hak_segment_t* s = abandoned[kind];
+  if (s) {
+    list_remove(&abandoned[kind], s);
+    abandoned_count--;
+  }
+  pthread_mutex_unlock(&lists_lock);
+  if (s) {
+    s->heap = heap;
+    hak_map_set(hak_segment_of(s), owner | kind);
+  }
+  return s;
+}
+
+void hak_segment_slab_freed(hak_segment_t* s, unsigned index, uint64_t now_ms) {
+  uint64_t bit = (uint64_t)1 << index;
+  HAK_ASSERT((s->free_mask & bit) == 0);
+  // free_mask is read racily by other threads' free validation: store it atomically.
+  __atomic_store_n(&s->free_mask, s->free_mask | bit, __ATOMIC_RELAXED);
+  s->dirty_mask |= bit;
+  s->freed_at_ms[index] = now_ms;
+  s->free_count++;
+  s->purge_pending++;
+}
+
+int hak_segment_take_slab(hak_segment_t* s) {
+  if (s->free_mask == 0) return -1;
+  // Prefer slabs whose pages are still committed: no page faults to reuse them.
+  uint64_t candidates = s->dirty_mask ? s->dirty_mask : s->free_mask;
+  unsigned index = (unsigned)__builtin_ctzll(candidates);
+  uint64_t bit = (uint64_t)1 << index;
+  if (s->dirty_mask & bit) s->purge_pending--;
+  __atomic_store_n(&s->free_mask, s->free_mask & ~bit, __ATOMIC_RELAXED);
+  s->dirty_mask &= ~bit;
+  s->free_count--;
+  return (int)index;
+}
+
+size_t hak_segment_purge_slabs(hak_segment_t* s, uint64_t now_ms, int force) {
+  size_t purged = 0;
+  size_t slab_size = hak_segment_slab_size(s);
+  uint64_t dirty = s->dirty_mask;
+  while (dirty) {
+    unsigned i = (unsigned)__builtin_ctzll(dirty);
+    dirty &= dirty - 1;
+    if (!force && now_ms - s->freed_at_ms[i] < (uint64_t)hak_config.purge_delay_ms) continue;
+    uint8_t* start = (uint8_t*)hak_segment_of(s) + ((size_t)i << s->slab_shift);
+    // Slab 0's last page holds the segment header: keep it.
+    size_t size = i == 0 ? ((uintptr_t)s & ~(HAK_PAGE_SIZE - 1)) - (uintptr_t)start : slab_size;
+    purge_range(start, size);
+    purged += size;
+    s->dirty_mask &= ~((uint64_t)1 << i);
+    s->purge_pending--;
+  }
+  return purged;
+}
+
+void hak_segment_totals(hak_segment_totals_t* out) {
+  pthread_mutex_lock(&lists_lock);
+  out->cached_segments = cache_count;
+  out->abandoned_segments = abandoned_count;
+  pthread_mutex_unlock(&lists_lock);
+  out->mapped_segments = atomic_load_explicit(&mapped_segments, memory_order_relaxed);
+  out->purged_bytes = atomic_load_explicit(&purged_bytes, memory_order_relaxed);
+}
+
+void hak_segment_fork_prepare(void) { pthread_mutex_lock(&lists_lock); }
+void hak_segment_fork_parent(void) { pthread_mutex_unlock(&lists_lock); }
+void hak_segment_fork_child(void) { pthread_mutex_init(&lists_lock, NULL); }

@@ -1,0 +1,144 @@
+// segment: naturally aligned 4 MiB regions (SuperSlabs) cut into slabs, and the address map that
+// tells for any pointer whether it belongs to hakmem, which kind of region holds it and which
+// thread owns it.
+//
+// Owns: the segment map, segment headers, the global cache of empty segments and the lists of
+// abandoned segments. May use: base, os, config. Must not touch slab contents (heap does).
+//
+// Layout of a segment of kind K (slab_size = 64 KiB for SMALL, 1 MiB for MEDIUM):
+//   [slab 0 | slab 1 | ... | slab N-1], each slab ends with its hak_slab_t header (64 bytes);
+//   slab 0 also holds the hak_segment_t header just before its slab header.
+//   So for any block p:  slab header = (p | (slab_size - 1)) + 1 - sizeof(hak_slab_t)
+//                        segment     =  p & ~(HAK_SEGMENT_SIZE - 1)
+//
+// The map has one word per 4 MiB of address space: 0 if hakmem does not own the region, else
+// owner | kind where owner is the owning thread's id (hak_thread_id, 16-byte aligned) or
+// HAK_OWNER_NONE. A SMALL segment owned by the calling thread reads exactly hak_thread_id(),
+// which is what the free fast path compares against.
+//
+// Threading: the map word of a segment is written only by its owner (or, for an abandoned
+// segment, by the adopter holding the abandoned-list lock); others read it racily and take the
+// slow path on any mismatch. The cache and abandoned lists are guarded by one mutex.
+#ifndef HAKMEM_SEGMENT_H
+#define HAKMEM_SEGMENT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem/base.h"
+
+HAK_EXTERN_C_BEGIN
+
+#define HAK_SEGMENT_SHIFT 22
+#define HAK_SEGMENT_SIZE ((size_t)1 << HAK_SEGMENT_SHIFT)
+#define HAK_SMALL_SLAB_SHIFT 16
+#define HAK_MEDIUM_SLAB_SHIFT 20
+#define HAK_MAX_SLABS (HAK_SEGMENT_SIZE >> HAK_SMALL_SLAB_SHIFT)
+
+#if defined(__aarch64__)
+#define HAK_ADDRESS_BITS 48
+#else
+#define HAK_ADDRESS_BITS 47
+#endif
+#define HAK_MAP_ENTRIES ((size_t)1 << (HAK_ADDRESS_BITS - HAK_SEGMENT_SHIFT))
+
+// Map word = owner | kind. Owners are 16-byte aligned thread ids; HAK_OWNER_NONE is no thread.
+typedef enum {
+  HAK_KIND_SMALL = 0,
+  HAK_KIND_MEDIUM = 1,
+  HAK_KIND_HUGE = 2,
+  HAK_KIND_MASK = 15,
+} hak_segment_kind_t;
+#define HAK_OWNER_NONE ((uintptr_t)16)
+
+extern uintptr_t hak_segment_map[HAK_MAP_ENTRIES];
+
+// Out-of-range pointers wrap onto some entry; they can only match a live segment if they are not
+// canonical user addresses, and those fault on the first access instead of corrupting memory.
+HAK_INLINE uintptr_t hak_map_word(const void* p) {
+  return hak_segment_map[((uintptr_t)p >> HAK_SEGMENT_SHIFT) & (HAK_MAP_ENTRIES - 1)];
+}
+
+HAK_INLINE void hak_map_set(const void* region, uintptr_t word) {
+  __atomic_store_n(&hak_segment_map[((uintptr_t)region >> HAK_SEGMENT_SHIFT) & (HAK_MAP_ENTRIES - 1)],
+                   word, __ATOMIC_RELEASE);
+}
+
+struct hak_heap_s;
+
+typedef struct hak_segment_s {
+  uint64_t cookie;               // HAK_SEGMENT_COOKIE ^ address: catches stray pointers
+  uint8_t kind;                  // hak_segment_kind_t
+  uint8_t slab_shift;
+  uint8_t slab_count;
+  uint8_t free_count;            // slabs not assigned to a size class
+  uint32_t purge_pending;        // number of free slabs whose pages are still committed
+  uint64_t free_mask;            // bit i: slab i is free
+  uint64_t dirty_mask;           // bit i: slab i is free and its pages are still committed
+  uint64_t freed_at_ms[HAK_MAX_SLABS];  // when each dirty slab became free
+  struct hak_heap_s* heap;       // owner, NULL when abandoned or cached
+  struct hak_segment_s* next;    // in the owner's list, the cache or an abandoned list
+  struct hak_segment_s* prev;
+  uint64_t cached_at_ms;
+} hak_segment_t;
+
+// Every slab ends with a header of this size (hak_slab_t, slab.h); slab 0 also holds the segment
+// header just before it.
+#define HAK_SLAB_HEADER_SIZE ((size_t)64)
+#define HAK_SEGMENT_HEADER_SIZE hak_align_up(sizeof(hak_segment_t), 64)
+
+#define HAK_SEGMENT_COOKIE ((uint64_t)0x68616b6d656d5347ull)
+
+HAK_INLINE hak_segment_t* hak_segment_of(const void* p) {
+  return (hak_segment_t*)((uintptr_t)p & ~(HAK_SEGMENT_SIZE - 1));
+}
+
+HAK_INLINE size_t hak_segment_slab_size(const hak_segment_t* header) {
+  return (size_t)1 << header->slab_shift;
+}
+
+// Header location of a segment whose base is `base` and slabs are 1 << slab_shift bytes.
+hak_segment_t* hak_segment_header(void* base, unsigned slab_shift);
+
+// Reads the header of the segment holding p, using the map word's kind. NULL if p's map word
+// is not a SMALL or MEDIUM segment or the header's cookie is wrong.
+hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word);
+
+// Gets an empty segment of `kind` (from the cache or the OS) owned by `heap` / `owner`, with its
+// map word set. NULL if the OS refuses memory.
+hak_segment_t* hak_segment_acquire(hak_segment_kind_t kind, struct hak_heap_s* heap, uintptr_t owner);
+
+// Gives back a segment whose slabs are all free: cached (purged after the delay) or unmapped.
+void hak_segment_release(hak_segment_t* segment);
+
+// Thread exit: the segment keeps its slabs but has no owner until adopted.
+void hak_segment_abandon(hak_segment_t* segment);
+// Takes one abandoned segment of `kind` for `heap`, or NULL.
+hak_segment_t* hak_segment_adopt(hak_segment_kind_t kind, struct hak_heap_s* heap, uintptr_t owner);
+
+// Purges cached segments idle longer than the purge delay (all of them if `force`).
+void hak_segment_purge_cache(uint64_t now_ms, int force);
+
+// Marks slab `index` free (dirty) / taken, and purges dirty slabs older than the delay.
+void hak_segment_slab_freed(hak_segment_t* segment, unsigned index, uint64_t now_ms);
+int hak_segment_take_slab(hak_segment_t* segment);  // index, or -1 if none is free
+size_t hak_segment_purge_slabs(hak_segment_t* segment, uint64_t now_ms, int force);
+
+// Counts for stats (approximate while other threads allocate).
+typedef struct hak_segment_totals_s {
+  size_t mapped_segments;
+  size_t cached_segments;
+  size_t abandoned_segments;
+  size_t purged_bytes;
+} hak_segment_totals_t;
+void hak_segment_totals(hak_segment_totals_t* out);
+
+// Fork protection for the global lists.
+void hak_segment_fork_prepare(void);
+void hak_segment_fork_parent(void);
+void hak_segment_fork_child(void);
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_SEGMENT_H

@@ -1,0 +1,44 @@
+// size_class: maps a request size to a block size class by table lookup (no division).
+//
+// Owns: the class table. May use: base. Pure data, no state; safe from any thread at any time.
+//
+// Classes: 8, then 16-byte steps to 256, then 8 classes per doubling up to 64 KiB. Every block
+// size >= 16 is a multiple of 16 (alignment), and the waste is bounded:
+//   block_size(class_of(n)) - n  <=  max(15, n / 8)        for 1 <= n <= HAK_MID_MAX
+// Classes [0, HAK_TINY_CLASSES) live in small (64 KiB) slabs, the rest in medium (1 MiB) slabs.
+#ifndef HAKMEM_SIZE_CLASS_H
+#define HAKMEM_SIZE_CLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem/base.h"
+
+HAK_EXTERN_C_BEGIN
+
+#define HAK_TINY_MAX ((size_t)1024)
+#define HAK_MID_MAX ((size_t)64 * 1024)
+#define HAK_TINY_CLASSES 33
+#define HAK_CLASS_COUNT 81
+// Requests up to HAK_TINY_MAX are looked up by (n + 7) / 8.
+#define HAK_TINY_INDEXES (HAK_TINY_MAX / 8 + 1)
+
+extern const uint32_t hak_class_block_size[HAK_CLASS_COUNT];
+extern const uint8_t hak_tiny_class_of_index[HAK_TINY_INDEXES];
+
+HAK_INLINE size_t hak_tiny_index(size_t n) { return (n + 7) >> 3; }
+
+// REQUIRES: n <= HAK_MID_MAX.
+HAK_INLINE unsigned hak_size_class(size_t n) {
+  if (n <= HAK_TINY_MAX) return hak_tiny_class_of_index[hak_tiny_index(n)];
+  size_t m = n - 1;
+  unsigned log2 = 63u - (unsigned)__builtin_clzll(m);  // 10..15
+  unsigned step_in_doubling = (unsigned)(m >> (log2 - 3)) - 8;  // 0..7
+  return HAK_TINY_CLASSES + (log2 - 10) * 8 + step_in_doubling;
+}
+
+HAK_INLINE size_t hak_class_size(unsigned cls) { return hak_class_block_size[cls]; }
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_SIZE_CLASS_H

@@ -1,0 +1,106 @@
+#include "hakmem/slab.h"
+
+#include <string.h>
+
+static size_t usable_bytes(unsigned index, size_t slab_size) {
+  size_t header = sizeof(hak_slab_t) + (index == 0 ? HAK_SEGMENT_HEADER_SIZE : 0);
+  return slab_size - header;
+}
+
+hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, size_t block_size) {
+  size_t slab_size = hak_segment_slab_size(segment);
+  uint8_t* start = (uint8_t*)segment + ((size_t)index << segment->slab_shift);
+  hak_slab_t* slab = hak_slab_of_shift(start, segment->slab_shift);
+  memset(slab, 0, sizeof *slab);
+  slab->block_size = (uint32_t)block_size;
+  slab->capacity = (uint16_t)(usable_bytes(index, slab_size) / block_size);
+  slab->class_idx = (uint8_t)cls;
+  slab->index = (uint8_t)index;
+  slab->slab_shift = segment->slab_shift;
+  return slab;
+}
+
+unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
+  HAK_ASSERT(slab->free == NULL);
+  unsigned n = slab->capacity - slab->carved;
+  if (n > max_blocks) n = max_blocks;
+  if (n == 0) return 0;
+  uint8_t* first = hak_slab_start(slab) + (size_t)slab->carved * slab->block_size;
+  size_t size = slab->block_size;
+  for (unsigned i = 0; i + 1 < n; i++) {
+    ((hak_block_t*)(first + i * size))->next = (hak_block_t*)(first + (i + 1) * size);
+  }
+  ((hak_block_t*)(first + (size_t)(n - 1) * size))->next = NULL;
+  slab->free = (hak_block_t*)first;
+  slab->carved = (uint16_t)(slab->carved + n);
+  slab->used += n;
+  return n;
+}
+
+int hak_slab_take_local(hak_slab_t* slab) {
+  HAK_ASSERT(slab->free == NULL);
+  if (slab->local_free == NULL) return 0;
+  slab->free = slab->local_free;
+  slab->local_free = NULL;
+  slab->used = slab->carved;
+  return 1;
+}
+
+unsigned hak_slab_collect_remote(hak_slab_t* slab) {
+  if (atomic_load_explicit(&slab->remote, memory_order_relaxed) == 0) return 0;
+  hak_block_t* list =
+      (hak_block_t*)atomic_exchange_explicit(&slab->remote, 0, memory_order_acquire);
+  if (list == NULL) return 0;
+  unsigned n = 1;
+  hak_block_t* tail = list;
+  while (tail->next != NULL) {
+    tail = tail->next;
+    HAK_CHECK(++n <= slab->used, "double free or corrupted remote free list", tail,
+              "more blocks freed than allocated");
+  }
+  tail->next = slab->local_free;
+  slab->local_free = list;
+  slab->used -= n;
+  return n;
+}
+
+void hak_slab_unload_free(hak_slab_t* slab) {
+  hak_block_t* list = slab->free;
+  if (list == NULL) return;
+  unsigned n = 1;
+  hak_block_t* tail = list;
+  while (tail->next != NULL) {
+    tail = tail->next;
+    HAK_CHECK(++n <= slab->capacity, "corrupted free list", tail, "list longer than its slab");
+  }
+  tail->next = slab->local_free;
+  slab->local_free = list;
+  slab->free = NULL;
+  slab->used -= n;
+}
+
+void hak_slab_free_remote(hak_slab_t* slab, void* p) {
+  hak_block_t* block = (hak_block_t*)p;
+  uintptr_t head = atomic_load_explicit(&slab->remote, memory_order_relaxed);
+  do {
+    block->next = (hak_block_t*)head;
+  } while (!atomic_compare_exchange_weak_explicit(&slab->remote, &head, (uintptr_t)block,
+                                                  memory_order_release, memory_order_relaxed));
+}
+
+int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
+  const uint8_t* start = hak_slab_start(slab);
+  if ((const uint8_t*)p < start || slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
+  size_t offset = (size_t)((const uint8_t*)p - start);
+  return offset % slab->block_size == 0 && offset / slab->block_size < slab->carved;
+}
+
+void hak_slab_check_empty(const hak_slab_t* slab) {
+  unsigned n = 0;
+  for (const hak_block_t* b = slab->local_free; b != NULL; b = b->next) {
+    HAK_CHECK(++n <= slab->carved, "double free detected", b, "a block was freed twice");
+    HAK_ASSERT_EXPENSIVE(hak_slab_is_block(slab, b));
+  }
+  HAK_CHECK(n == slab->carved, "double free detected", slab->local_free,
+            "a block was freed twice");
+}

@@ -1,0 +1,105 @@
+// slab: the header at the end of every slab and the owner-side free-list operations on it.
+//
+// Owns: slab headers and the blocks inside a slab. May use: base, segment (layout only).
+// Heap decides when these run; slab only keeps each slab's lists and counts consistent.
+//
+// Three free lists per slab (free-list sharding):
+//   free        popped by malloc on the owning thread;
+//   local_free  pushed by free on the owning thread (no atomics);
+//   remote      pushed by other threads with one CAS; the owner takes it whole with one exchange.
+// Counts (owner view), with `carved` blocks ever cut from the slab:
+//   used        = blocks handed to the program + |free| + |remote|
+//   carved      = used + |local_free|               (so |local_free| needs no walk)
+// A slab is empty when used == 0 and free == NULL; a slab that is not some class's current slab
+// always has free == NULL.
+#ifndef HAKMEM_SLAB_H
+#define HAKMEM_SLAB_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem/base.h"
+#include "hakmem/segment.h"
+
+HAK_EXTERN_C_BEGIN
+
+typedef struct hak_block_s {
+  struct hak_block_s* next;
+} hak_block_t;
+
+enum {
+  HAK_SLAB_FULL = 1,     // on its heap's full list
+  HAK_SLAB_PARTIAL = 2,  // on its heap's partial list
+};
+#define HAK_SLAB_UNUSED_CLASS 0xff
+
+typedef struct hak_slab_s {
+  hak_block_t* free;
+  hak_block_t* local_free;
+  uint32_t used;
+  uint32_t unused_pad;
+  _Atomic(uintptr_t) remote;     // hak_block_t* pushed by other threads
+  uint32_t block_size;
+  uint16_t capacity;
+  uint16_t carved;
+  uint8_t class_idx;             // HAK_SLAB_UNUSED_CLASS when the slab is free
+  uint8_t list;                  // HAK_SLAB_FULL, HAK_SLAB_PARTIAL or 0 (current / none)
+  uint8_t index;                 // position in its segment
+  uint8_t slab_shift;
+  uint32_t unused_pad2;
+  struct hak_slab_s* next;       // in its heap's partial or full list for its class
+  struct hak_slab_s* prev;
+} hak_slab_t;
+
+_Static_assert(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is one cache line");
+
+HAK_INLINE hak_slab_t* hak_slab_of_shift(const void* p, unsigned slab_shift) {
+  return (hak_slab_t*)(((uintptr_t)p | (((uintptr_t)1 << slab_shift) - 1)) + 1 - sizeof(hak_slab_t));
+}
+
+HAK_INLINE hak_slab_t* hak_small_slab_of(const void* p) {
+  return hak_slab_of_shift(p, HAK_SMALL_SLAB_SHIFT);
+}
+
+HAK_INLINE uint8_t* hak_slab_start(const hak_slab_t* slab) {
+  return (uint8_t*)((uintptr_t)slab & ~((((uintptr_t)1) << slab->slab_shift) - 1));
+}
+
+// Owner-thread free of a block of this slab; returns nonzero when the slab became empty.
+HAK_INLINE int hak_slab_free_local(hak_slab_t* slab, void* p) {
+  hak_block_t* block = (hak_block_t*)p;
+  block->next = slab->local_free;
+  slab->local_free = block;
+  return --slab->used == 0;
+}
+
+// Sets up slab `index` of `segment` for blocks of `block_size` (class `cls`); carves nothing.
+hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, size_t block_size);
+
+// Cuts up to `max_blocks` fresh blocks into `free` (which must be empty); returns how many.
+unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks);
+
+// Moves local_free into free (free must be empty). Returns nonzero if free is now non-empty.
+int hak_slab_take_local(hak_slab_t* slab);
+
+// Takes the remote list and pushes its blocks onto local_free (used drops by their number).
+// Aborts with a clear message if the list is longer than the slab (a double free or corruption).
+unsigned hak_slab_collect_remote(hak_slab_t* slab);
+
+// Moves the free list back to local_free (when the slab stops being current).
+void hak_slab_unload_free(hak_slab_t* slab);
+
+// Pushes p onto the remote list from a thread that does not own the slab.
+void hak_slab_free_remote(hak_slab_t* slab, void* p);
+
+// Nonzero if p is the start of a carved block of this slab.
+int hak_slab_is_block(const hak_slab_t* slab, const void* p);
+
+// Walks local_free of an empty slab and checks it holds exactly `carved` distinct blocks.
+// Aborts naming a double free otherwise.
+void hak_slab_check_empty(const hak_slab_t* slab);
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_SLAB_H
