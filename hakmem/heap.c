@@ -108,9 +108,13 @@ static void purge_heap(hak_heap_t* heap, uint64_t now, int force) {
   heap->next_purge_ms = now + purge_interval_ms();
 }
 
+static void reclaim_abandoned(hak_heap_t* heap, unsigned max_per_kind);
+
 static void maybe_purge(hak_heap_t* heap) {
   uint64_t now = hak_os_now_ms();
-  if (now >= heap->next_purge_ms) purge_heap(heap, now, 0);
+  if (now < heap->next_purge_ms) return;
+  reclaim_abandoned(heap, 2);
+  purge_heap(heap, now, 0);
 }
 
 // Frees an empty slab back to its segment; the segment goes back when all its slabs are free.
@@ -147,6 +151,32 @@ static void adopt_slabs(hak_heap_t* heap, hak_segment_t* seg) {
   }
 }
 
+// Takes one abandoned segment of `kind` into this heap; one whose slabs turned out all free (its
+// blocks were freed remotely after its thread exited) goes straight back. NULL if none is left.
+static hak_segment_t* adopt_one(hak_heap_t* heap, hak_segment_kind_t kind, int* released) {
+  hak_segment_t* seg = hak_segment_adopt(kind, heap, heap->owner);
+  if (seg == NULL) return NULL;
+  segment_list_push(heap, seg);
+  adopt_slabs(heap, seg);
+  *released = seg->free_count == seg->slab_count && (seg->next || seg->prev);
+  if (*released) {
+    segment_list_remove(heap, seg);
+    hak_segment_release(seg);
+  }
+  return seg;
+}
+
+// Bounded reclaim of abandoned segments, so memory freed after its thread exited goes back to
+// the OS even when no thread needs fresh slabs.
+static void reclaim_abandoned(hak_heap_t* heap, unsigned max_per_kind) {
+  for (unsigned k = 0; k < 2; k++) {
+    int released;
+    for (unsigned i = 0; i < max_per_kind; i++) {
+      if (adopt_one(heap, (hak_segment_kind_t)k, &released) == NULL) break;
+    }
+  }
+}
+
 static unsigned carve_batch(const hak_slab_t* s) {
   unsigned n = (unsigned)(2 * HAK_PAGE_SIZE / s->block_size);
   return n < 4 ? 4 : n;
@@ -166,14 +196,13 @@ static hak_slab_t* fresh_slab(hak_heap_t* heap, unsigned cls) {
   hak_segment_kind_t kind = cls < HAK_TINY_CLASSES ? HAK_KIND_SMALL : HAK_KIND_MEDIUM;
   hak_slab_t* s = slab_from_own_segments(heap, kind, cls);
   if (s) return s;
-  hak_segment_t* seg;
-  while ((seg = hak_segment_adopt(kind, heap, heap->owner)) != NULL) {
-    segment_list_push(heap, seg);
-    adopt_slabs(heap, seg);
+  int released;
+  while (adopt_one(heap, kind, &released) != NULL) {
+    if (released) continue;
     s = slab_from_own_segments(heap, kind, cls);
     if (s || heap->partial[cls].head) return s;
   }
-  seg = hak_segment_acquire(kind, heap, heap->owner);
+  hak_segment_t* seg = hak_segment_acquire(kind, heap, heap->owner);
   if (seg == NULL) return NULL;
   segment_list_push(heap, seg);
   return slab_from_own_segments(heap, kind, cls);
@@ -434,13 +463,11 @@ size_t hak_heap_usable_size(const void* p, uintptr_t map_word) {
 
 void hak_heap_trim(void) {
   hak_heap_t* heap = hak_tls.heap;
-  uint64_t now = hak_os_now_ms();
-  if (heap) {
-    for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) sweep_full(heap, c);
-    purge_heap(heap, now, 1);
-  } else {
-    hak_segment_purge_cache(now, 1);
-  }
+  if (heap == NULL) heap = heap_init_thread();
+  if (heap == NULL) return;
+  reclaim_abandoned(heap, UINT32_MAX);
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) sweep_full(heap, c);
+  purge_heap(heap, hak_os_now_ms(), 1);
 }
 
 void hak_heap_totals(hak_heap_totals_t* out) {

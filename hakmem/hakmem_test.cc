@@ -1,0 +1,248 @@
+// Whole-allocator behaviour through the public hak_* API (the static library).
+#include "hakmem/hakmem.h"
+
+#include <errno.h>
+#include <gtest/gtest.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace {
+
+bool Aligned(const void* p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
+
+TEST(Hakmem, SizesAreAlignedAndUsable) {
+  std::vector<void*> blocks;
+  for (size_t n = 0; n <= 300000; n = n < 2048 ? n + 1 : n * 5 / 4) {
+    void* p = hak_malloc(n);
+    ASSERT_NE(p, nullptr) << n;
+    if (n >= 16) {
+      EXPECT_TRUE(Aligned(p, 16)) << n;
+    }
+    EXPECT_GE(hak_usable_size(p), n);
+    memset(p, 0xab, hak_usable_size(p));
+    blocks.push_back(p);
+  }
+  for (void* p : blocks) hak_free(p);
+}
+
+TEST(Hakmem, FreeNullIsANoOp) { hak_free(nullptr); }
+
+TEST(Hakmem, CallocZeroesReusedMemory) {
+  for (size_t n : {24u, 700u, 5000u, 70000u}) {
+    void* dirty = hak_malloc(n);
+    memset(dirty, 0xff, n);
+    hak_free(dirty);
+    auto* p = static_cast<unsigned char*>(hak_calloc(1, n));
+    ASSERT_NE(p, nullptr);
+    for (size_t i = 0; i < n; i++) ASSERT_EQ(p[i], 0) << n << " at " << i;
+    hak_free(p);
+  }
+}
+
+TEST(Hakmem, OverflowsFailWithEnomem) {
+  errno = 0;
+  EXPECT_EQ(hak_calloc(SIZE_MAX / 2, 3), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(hak_malloc(SIZE_MAX - 100), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  void* p = hak_malloc(10);
+  errno = 0;
+  EXPECT_EQ(hak_reallocarray(p, SIZE_MAX / 4, 8), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(hak_aligned_alloc(4096, SIZE_MAX - 4096), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(hak_pvalloc(SIZE_MAX - 10), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  hak_free(p);
+}
+
+TEST(Hakmem, ReallocKeepsThePrefixAcrossEveryRange) {
+  auto* p = static_cast<unsigned char*>(hak_malloc(1));
+  p[0] = 0;
+  size_t size = 1;
+  for (size_t next : {7u, 100u, 1024u, 1025u, 40000u, 65536u, 70000u, 5000000u, 9000000u,
+                      100000u, 3000u, 200u, 16u}) {
+    p = static_cast<unsigned char*>(hak_realloc(p, next));
+    ASSERT_NE(p, nullptr);
+    size_t keep = size < next ? size : next;
+    for (size_t i = 0; i < keep; i++) ASSERT_EQ(p[i], static_cast<unsigned char>(i * 7)) << next;
+    for (size_t i = 0; i < next; i++) p[i] = static_cast<unsigned char>(i * 7);
+    size = next;
+  }
+  EXPECT_EQ(hak_realloc(p, 0), nullptr);  // frees, like glibc
+}
+
+TEST(Hakmem, AlignedAllocationsOfEveryPowerOfTwo) {
+  for (size_t a = 1; a <= 8 * 1024 * 1024; a *= 2) {
+    for (size_t n : {1u, 100u, 5000u, 100000u}) {
+      void* p = hak_aligned_alloc(a, n);
+      ASSERT_NE(p, nullptr) << a << " " << n;
+      EXPECT_TRUE(Aligned(p, a < 16 && n >= 16 ? 16 : a)) << a << " " << n;
+      EXPECT_GE(hak_usable_size(p), n);
+      memset(p, 1, n);
+      hak_free(p);
+    }
+  }
+  void* p = nullptr;
+  EXPECT_EQ(hak_posix_memalign(&p, 24, 10), EINVAL);
+  EXPECT_EQ(hak_posix_memalign(&p, 4, 10), EINVAL);
+  ASSERT_EQ(hak_posix_memalign(&p, 256, 10), 0);
+  EXPECT_TRUE(Aligned(p, 256));
+  hak_free(p);
+  errno = 0;
+  EXPECT_EQ(hak_aligned_alloc(3, 10), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  p = hak_memalign(48, 10);  // rounded up to 64, as glibc does
+  EXPECT_TRUE(Aligned(p, 64));
+  hak_free(p);
+  p = hak_valloc(10);
+  EXPECT_TRUE(Aligned(p, 4096));
+  hak_free(p);
+  p = hak_pvalloc(5000);
+  EXPECT_TRUE(Aligned(p, 4096));
+  EXPECT_GE(hak_usable_size(p), 8192u);
+  hak_free(p);
+}
+
+TEST(Hakmem, CrossThreadFreesAreReused) {
+  constexpr int kBlocks = 200000;
+  std::vector<void*> blocks(kBlocks);
+  for (int round = 0; round < 5; round++) {
+    std::thread producer([&] {
+      for (int i = 0; i < kBlocks; i++) blocks[i] = hak_malloc(16 + i % 2000);
+    });
+    producer.join();
+    for (void* p : blocks) hak_free(p);  // remote frees: the producer has exited
+  }
+  hak_stats_t stats;
+  hak_stats(&stats);
+  // 5 rounds of ~200 MB; adopted segments are reused, so far less than 5 rounds stay mapped.
+  EXPECT_LT(stats.segments_mapped * 4, 5u * 200u);
+}
+
+TEST(Hakmem, ConcurrentRemoteFreesKeepEveryBlockDistinct) {
+  constexpr int kPerThread = 100000;
+  std::atomic<void*> mailbox[256] = {};
+  std::atomic<bool> done{false};
+  std::thread consumer([&] {
+    while (!done.load()) {
+      for (auto& slot : mailbox) {
+        void* p = slot.exchange(nullptr);
+        if (p) {
+          EXPECT_EQ(*static_cast<uint32_t*>(p), 0xfeedu);
+          hak_free(p);
+        }
+      }
+    }
+  });
+  for (int i = 0; i < kPerThread; i++) {
+    auto* p = static_cast<uint32_t*>(hak_malloc(16 + (i % 64) * 16));
+    *p = 0xfeed;
+    void* expected = nullptr;
+    while (!mailbox[i % 256].compare_exchange_weak(expected, p)) expected = nullptr;
+  }
+  done = true;
+  consumer.join();
+  for (auto& slot : mailbox) hak_free(slot.load());
+}
+
+TEST(Hakmem, ThreadChurnDoesNotGrowTheHeap) {
+  // Each short-lived thread frees what the previous one left (remote frees into abandoned
+  // segments), allocates, frees half and leaves the other half: live memory stays constant.
+  std::vector<void*> carried;
+  auto churn = [&carried] {
+    for (int t = 0; t < 50; t++) {
+      std::thread([&carried] {
+        for (void* p : carried) hak_free(p);
+        carried.clear();
+        std::vector<void*> v;
+        for (int i = 0; i < 20000; i++) v.push_back(hak_malloc(32 + i % 900));
+        for (size_t i = 0; i < v.size(); i++) {
+          if (i % 2) carried.push_back(v[i]);
+          else hak_free(v[i]);
+        }
+      }).join();
+    }
+  };
+  churn();
+  hak_stats_t before;
+  hak_stats(&before);
+  churn();
+  hak_stats_t after;
+  hak_stats(&after);
+  EXPECT_LE(after.segments_mapped, before.segments_mapped + 1);
+  for (void* p : carried) hak_free(p);
+}
+
+TEST(Hakmem, ForkedChildOfABusyParentCanAllocate) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 3; t++) {
+    workers.emplace_back([&] {
+      while (!stop.load()) hak_free(hak_malloc(64));
+    });
+  }
+  for (int i = 0; i < 20; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      std::vector<void*> v;
+      for (int k = 0; k < 10000; k++) v.push_back(hak_malloc(k % 3000));
+      for (void* p : v) hak_free(p);
+      _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  stop = true;
+  for (auto& w : workers) w.join();
+}
+
+TEST(Hakmem, RssFollowsLiveMemory) {
+  constexpr size_t kBlocks = 256 * 1024;  // 256 MiB of 1 KiB blocks
+  std::vector<void*> v(kBlocks);
+  for (auto& p : v) memset(p = hak_malloc(1024), 1, 1024);
+  hak_stats_t peak;
+  hak_stats(&peak);
+  for (void* p : v) hak_free(p);
+  hak_trim();
+  hak_stats_t after;
+  hak_stats(&after);
+  EXPECT_GT(peak.rss_bytes, 200u << 20);
+  EXPECT_LT(after.rss_bytes, peak.rss_bytes / 4) << after.rss_bytes;
+}
+
+TEST(HakmemDeathTest, ForeignPointerAbortsWithAClearMessage) {
+  static char not_heap[64];
+  EXPECT_DEATH(hak_free(not_heap + 16), "hakmem: free of an invalid pointer");
+}
+
+TEST(HakmemDeathTest, InteriorPointerAborts) {
+  char* p = static_cast<char*>(hak_malloc(5000));
+  EXPECT_DEATH(hak_free(p + 8), "hakmem: free of an invalid pointer");
+  hak_free(p);
+}
+
+TEST(HakmemDeathTest, DoubleFreeIsDetected) {
+  EXPECT_DEATH(
+      {
+        // Fill a slab, move on to the next one, then empty the first with one block freed twice.
+        std::vector<void*> v;
+        for (int i = 0; i < 20000; i++) v.push_back(hak_malloc(48));
+        hak_free(v[0]);
+        hak_free(v[0]);
+        for (size_t i = 1; i < v.size(); i++) hak_free(v[i]);
+      },
+      "hakmem: .*double free");
+}
+
+}  // namespace
