@@ -23,34 +23,35 @@ REAL_WORKLOAD = (
 
 
 def benchmarks(bin_dir, quick):
-    scale = 4 if quick else 1
+    scale = 5 if quick else 1
     return [
         ("random_mixed", [os.path.join(bin_dir, "random_mixed"),
-                          "--iterations=%d" % (20000000 // scale)]),
+                          "--iterations=%d" % (100000000 // scale)]),
         ("larson_2t", [os.path.join(bin_dir, "larson"), "--threads=2",
-                       "--rounds=%d" % (200 // scale)]),
+                       "--rounds=%d" % (1000 // scale)]),
         ("python_json", ["python3", "-c", REAL_WORKLOAD]),
     ]
 
 
-def run_once(argv, preload):
+def run_once(launcher, argv, preload):
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     if preload:
-        env["LD_PRELOAD"] = preload
+        argv = ["env", "LD_PRELOAD=" + preload] + argv
     start = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([launcher] + argv, env=env, capture_output=True, text=True)
     wall = time.monotonic() - start
-    out = proc.stdout.read().decode()
-    err = proc.stderr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("%s failed under %s: %s" % (argv[0], preload or "glibc", err[-500:]))
-    seconds = wall
-    for word in out.split():
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed under %s: %s" % (argv[0], preload or "glibc",
+                                                        proc.stderr[-500:]))
+    seconds, peak_kb = wall, 0
+    for word in proc.stdout.split():
         if word.startswith("seconds="):
             seconds = float(word.split("=", 1)[1])  # the benchmark's own timed section
-    return seconds, usage.ru_maxrss * 1024
+    for word in proc.stderr.split():
+        if word.startswith("peak_rss_kb="):
+            peak_kb = int(word.split("=", 1)[1])
+    return seconds, peak_kb * 1024
 
 
 def main():
@@ -63,6 +64,7 @@ def main():
     args = parser.parse_args()
     runs = 3 if args.quick and args.runs == 5 else args.runs
     so = os.path.abspath(args.so)
+    launcher = os.path.abspath(os.path.join(args.bin_dir, "peak_rss_run"))
     if "-opt" not in os.path.realpath(so):
         print("note: %s is not a release build; use --config=release for numbers" % so)
 
@@ -81,7 +83,7 @@ def main():
         rss = {name: [] for name, _ in allocators}
         for r in range(runs):
             for name, preload in allocators:
-                seconds, peak = run_once(argv, preload)
+                seconds, peak = run_once(launcher, argv, preload)
                 times[name].append(seconds)
                 rss[name].append(peak)
             print("  %s: run %d/%d done" % (bench, r + 1, runs), file=sys.stderr, flush=True)
