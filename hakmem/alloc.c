@@ -90,7 +90,7 @@ static void* aligned_from_classes(size_t alignment, size_t size) {
     size_t block = hak_class_size(c);
     if (block % alignment == 0) return hak_alloc_inline(block);
   }
-  HAK_CHECK(0, "no size class fits an aligned request", NULL, "HAK_MID_MAX must be a power of two");
+  hak_fatal("no size class fits an aligned request", NULL, "HAK_MID_MAX must be a power of two");
 }
 
 static void* aligned_alloc_checked(size_t alignment, size_t size) {

@@ -35,16 +35,18 @@ hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word) {
   return header;
 }
 
+// List heads are written under lists_lock but peeked at without it (hak_segment_adopt), so they
+// are stored atomically.
 static void list_push(hak_segment_t** head, hak_segment_t* s) {
   s->prev = NULL;
   s->next = *head;
   if (*head) (*head)->prev = s;
-  *head = s;
+  __atomic_store_n(head, s, __ATOMIC_RELAXED);
 }
 
 static void list_remove(hak_segment_t** head, hak_segment_t* s) {
   if (s->prev) s->prev->next = s->next;
-  else *head = s->next;
+  else __atomic_store_n(head, s->next, __ATOMIC_RELAXED);
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = NULL;
 }

@@ -32,7 +32,8 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
   }
   ((hak_block_t*)(first + (size_t)(n - 1) * size))->next = NULL;
   slab->free = (hak_block_t*)first;
-  slab->carved = (uint16_t)(slab->carved + n);
+  // Read by other threads validating a remote free (hak_slab_is_block): store atomically.
+  __atomic_store_n(&slab->carved, (uint16_t)(slab->carved + n), __ATOMIC_RELAXED);
   slab->used += n;
   return n;
 }
@@ -92,7 +93,8 @@ int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
   const uint8_t* start = hak_slab_start(slab);
   if ((const uint8_t*)p < start || slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
   size_t offset = (size_t)((const uint8_t*)p - start);
-  return offset % slab->block_size == 0 && offset / slab->block_size < slab->carved;
+  uint16_t carved = __atomic_load_n(&slab->carved, __ATOMIC_RELAXED);
+  return offset % slab->block_size == 0 && offset / slab->block_size < carved;
 }
 
 void hak_slab_check_empty(const hak_slab_t* slab) {
