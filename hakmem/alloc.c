@@ -21,7 +21,7 @@ static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op)
 
 void hak_free_slow(void* p, uintptr_t map_word) {
   if (p == NULL) return;
-  if (map_word == 0) foreign_pointer(p, "free of an invalid pointer");
+  if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free of an invalid pointer");
   if ((map_word & HAK_KIND_MASK) == HAK_KIND_HUGE) {
     hak_huge_free(p);
   } else {
@@ -35,6 +35,7 @@ void hak_free(void* ptr) { hak_free_inline(ptr); }
 
 size_t hak_usable_size(const void* p) {
   if (p == NULL) return 0;
+  if (!hak_map_in_range(p)) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
   uintptr_t word = hak_map_word(p);
   if (word == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
   size_t n = (word & HAK_KIND_MASK) == HAK_KIND_HUGE ? hak_huge_usable_size(p)

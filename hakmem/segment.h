@@ -54,14 +54,19 @@ typedef enum {
 
 extern uintptr_t hak_segment_map[HAK_MAP_ENTRIES];
 
-// Out-of-range pointers wrap onto some entry; they can only match a live segment if they are not
-// canonical user addresses, and those fault on the first access instead of corrupting memory.
+// Every user-space pointer (below 2^HAK_ADDRESS_BITS) indexes inside the map. A non-canonical
+// value reads past it: a fault, or a word that fails the owner compare, after which the slow path
+// rejects it by range (hak_map_in_range) before trusting the word. No mask on the fast path.
 HAK_INLINE uintptr_t hak_map_word(const void* p) {
-  return hak_segment_map[((uintptr_t)p >> HAK_SEGMENT_SHIFT) & (HAK_MAP_ENTRIES - 1)];
+  return hak_segment_map[(uintptr_t)p >> HAK_SEGMENT_SHIFT];
+}
+
+HAK_INLINE int hak_map_in_range(const void* p) {
+  return ((uintptr_t)p >> HAK_ADDRESS_BITS) == 0;
 }
 
 HAK_INLINE void hak_map_set(const void* region, uintptr_t word) {
-  __atomic_store_n(&hak_segment_map[((uintptr_t)region >> HAK_SEGMENT_SHIFT) & (HAK_MAP_ENTRIES - 1)],
+  __atomic_store_n(&hak_segment_map[(uintptr_t)region >> HAK_SEGMENT_SHIFT],
                    word, __ATOMIC_RELEASE);
 }
 
@@ -83,9 +88,9 @@ typedef struct hak_segment_s {
   uint64_t cached_at_ms;
 } hak_segment_t;
 
-// Every slab ends with a header of this size (hak_slab_t, slab.h); slab 0 also holds the segment
+// Every slab ends with a header of this size (two cache lines, hak_slab_t in slab.h); slab 0 also holds the segment
 // header just before it.
-#define HAK_SLAB_HEADER_SIZE ((size_t)64)
+#define HAK_SLAB_HEADER_SIZE ((size_t)128)
 #define HAK_SEGMENT_HEADER_SIZE hak_align_up(sizeof(hak_segment_t), 64)
 
 #define HAK_SEGMENT_COOKIE ((uint64_t)0x68616b6d656d5347ull)

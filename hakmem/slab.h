@@ -34,25 +34,31 @@ enum {
 };
 #define HAK_SLAB_UNUSED_CLASS 0xff
 
+// Two cache lines: the owner's hot fields in the first, the remote list and what other threads
+// read to validate a remote free in the second, so cross-thread frees do not bounce the line
+// the owner's fast paths write.
 typedef struct hak_slab_s {
+  // Owner only.
   hak_block_t* free;
   hak_block_t* local_free;
   uint32_t used;
-  uint32_t unused_pad;
+  uint8_t list;                  // HAK_SLAB_FULL, HAK_SLAB_PARTIAL or 0 (current / none)
+  uint8_t unused_pad[3];
+  struct hak_slab_s* next;       // in its heap's partial or full list for its class
+  struct hak_slab_s* prev;
+  uint8_t owner_line_pad[HAK_CACHE_LINE - 40];
+  // Shared with threads freeing remotely.
   _Atomic(uintptr_t) remote;     // hak_block_t* pushed by other threads
   uint32_t block_size;
   uint16_t capacity;
-  uint16_t carved;
+  uint16_t carved;               // written by the owner, read by remote frees: atomic access
   uint8_t class_idx;             // HAK_SLAB_UNUSED_CLASS when the slab is free
-  uint8_t list;                  // HAK_SLAB_FULL, HAK_SLAB_PARTIAL or 0 (current / none)
   uint8_t index;                 // position in its segment
   uint8_t slab_shift;
-  uint32_t unused_pad2;
-  struct hak_slab_s* next;       // in its heap's partial or full list for its class
-  struct hak_slab_s* prev;
+  uint8_t shared_line_pad[HAK_CACHE_LINE - 19];
 } hak_slab_t;
 
-_Static_assert(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is one cache line");
+_Static_assert(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is two cache lines");
 
 HAK_INLINE hak_slab_t* hak_slab_of_shift(const void* p, unsigned slab_shift) {
   return (hak_slab_t*)(((uintptr_t)p | (((uintptr_t)1 << slab_shift) - 1)) + 1 - sizeof(hak_slab_t));
