@@ -117,15 +117,29 @@ static void maybe_purge(hak_heap_t* heap) {
   purge_heap(heap, now, 0);
 }
 
+// Gives an empty slab (used == 0) back to its segment, after checking its free list.
+static void slab_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
+  if (hak_config.check_frees) hak_slab_check_empty(s);
+  s->class_idx = HAK_SLAB_UNUSED_CLASS;
+  hak_segment_slab_freed(seg, s->index, now);
+}
+
+// Collects a slab's remote frees; gives it back to its segment if that emptied it.
+// Returns nonzero if the slab still holds blocks.
+static int collect_or_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
+  hak_slab_collect_remote(s);
+  if (s->used != 0) return 1;
+  slab_give_back(seg, s, now);
+  return 0;
+}
+
 // Frees an empty slab back to its segment; the segment goes back when all its slabs are free.
 static void retire(hak_heap_t* heap, hak_slab_t* s) {
   hak_slab_list_t* list = list_of(heap, s);
   if (list) list_remove(list, s);
-  if (hak_config.check_frees) hak_slab_check_empty(s);
   hak_segment_t* seg = hak_segment_lookup(s, hak_map_word(s));
   HAK_CHECK(seg != NULL, "corrupted segment header", s, "retiring slab");
-  s->class_idx = HAK_SLAB_UNUSED_CLASS;
-  hak_segment_slab_freed(seg, s->index, hak_os_now_ms());
+  slab_give_back(seg, s, hak_os_now_ms());
   if (seg->free_count == seg->slab_count && (seg->next || seg->prev)) {
     // Keep one segment per kind around; release the others.
     segment_list_remove(heap, seg);
@@ -136,16 +150,12 @@ static void retire(hak_heap_t* heap, hak_slab_t* s) {
 
 // Puts every in-use slab of an adopted segment on this heap's lists.
 static void adopt_slabs(hak_heap_t* heap, hak_segment_t* seg) {
+  uint64_t now = hak_os_now_ms();
   for (unsigned i = 0; i < seg->slab_count; i++) {
     if (seg->free_mask & ((uint64_t)1 << i)) continue;
     hak_slab_t* s = slab_at(seg, i);
-    hak_slab_collect_remote(s);
     s->list = 0;
-    if (s->used == 0) {
-      if (hak_config.check_frees) hak_slab_check_empty(s);
-      s->class_idx = HAK_SLAB_UNUSED_CLASS;
-      hak_segment_slab_freed(seg, i, hak_os_now_ms());
-    } else {
+    if (collect_or_give_back(seg, s, now)) {
       list_push(&heap->partial[s->class_idx], s, HAK_SLAB_PARTIAL);
     }
   }
@@ -324,13 +334,7 @@ static void heap_abandon(hak_heap_t* heap) {
       seg->next = seg->prev = NULL;
       for (unsigned i = 0; i < seg->slab_count; i++) {
         if (seg->free_mask & ((uint64_t)1 << i)) continue;
-        hak_slab_t* s = slab_at(seg, i);
-        hak_slab_collect_remote(s);
-        if (s->used == 0) {
-          if (hak_config.check_frees) hak_slab_check_empty(s);
-          s->class_idx = HAK_SLAB_UNUSED_CLASS;
-          hak_segment_slab_freed(seg, i, now);
-        }
+        collect_or_give_back(seg, slab_at(seg, i), now);
       }
       if (seg->free_count == seg->slab_count) {
         hak_segment_release(seg);

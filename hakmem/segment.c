@@ -75,12 +75,10 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   if (s == NULL) return NULL;
   // The cached header may be of the other kind; the new header goes where this kind expects it.
   void* base = hak_segment_of(s);
-  uint64_t dirty = s->dirty_mask;
   hak_segment_t* header = hak_segment_header(base, slab_shift_of(kind));
   if (header != s) memset(s, 0, sizeof *s);
-  format(header, base, kind);
   // Pages still committed are fine to reuse; the per-slab purge bookkeeping restarts clean.
-  (void)dirty;
+  format(header, base, kind);
   return header;
 }
 
