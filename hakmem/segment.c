@@ -1,6 +1,7 @@
 #include "hakmem/segment.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "hakmem/config.h"

@@ -22,7 +22,6 @@
 #ifndef HAKMEM_SEGMENT_H
 #define HAKMEM_SEGMENT_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 

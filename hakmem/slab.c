@@ -48,9 +48,8 @@ int hak_slab_take_local(hak_slab_t* slab) {
 }
 
 unsigned hak_slab_collect_remote(hak_slab_t* slab) {
-  if (atomic_load_explicit(&slab->remote, memory_order_relaxed) == 0) return 0;
-  hak_block_t* list =
-      (hak_block_t*)atomic_exchange_explicit(&slab->remote, 0, memory_order_acquire);
+  if (__atomic_load_n(&slab->remote, __ATOMIC_RELAXED) == 0) return 0;
+  hak_block_t* list = (hak_block_t*)__atomic_exchange_n(&slab->remote, 0, __ATOMIC_ACQUIRE);
   if (list == NULL) return 0;
   unsigned n = 1;
   hak_block_t* tail = list;
@@ -82,11 +81,11 @@ void hak_slab_unload_free(hak_slab_t* slab) {
 
 void hak_slab_free_remote(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
-  uintptr_t head = atomic_load_explicit(&slab->remote, memory_order_relaxed);
+  uintptr_t head = __atomic_load_n(&slab->remote, __ATOMIC_RELAXED);
   do {
     block->next = (hak_block_t*)head;
-  } while (!atomic_compare_exchange_weak_explicit(&slab->remote, &head, (uintptr_t)block,
-                                                  memory_order_release, memory_order_relaxed));
+  } while (!__atomic_compare_exchange_n(&slab->remote, &head, (uintptr_t)block, 1,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 int hak_slab_is_block(const hak_slab_t* slab, const void* p) {

@@ -15,7 +15,6 @@
 #ifndef HAKMEM_SLAB_H
 #define HAKMEM_SLAB_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +47,7 @@ typedef struct hak_slab_s {
   struct hak_slab_s* prev;
   uint8_t owner_line_pad[HAK_CACHE_LINE - 40];
   // Shared with threads freeing remotely.
-  _Atomic(uintptr_t) remote;     // hak_block_t* pushed by other threads
+  uintptr_t remote;              // hak_block_t* pushed by other threads; __atomic access only
   uint32_t block_size;
   uint16_t capacity;
   uint16_t carved;               // written by the owner, read by remote frees: atomic access
@@ -58,7 +57,7 @@ typedef struct hak_slab_s {
   uint8_t shared_line_pad[HAK_CACHE_LINE - 19];
 } hak_slab_t;
 
-_Static_assert(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is two cache lines");
+HAK_STATIC_ASSERT(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is two cache lines");
 
 HAK_INLINE hak_slab_t* hak_slab_of_shift(const void* p, unsigned slab_shift) {
   return (hak_slab_t*)(((uintptr_t)p | (((uintptr_t)1 << slab_shift) - 1)) + 1 - sizeof(hak_slab_t));
@@ -77,6 +76,7 @@ HAK_INLINE int hak_slab_free_local(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
   block->next = slab->local_free;
   slab->local_free = block;
+  HAK_COMPILER_BARRIER();
   return --slab->used == 0;
 }
 

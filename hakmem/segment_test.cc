@@ -1,0 +1,139 @@
+// segment box: acquisition, the address map, header lookup, slab bookkeeping, purge, the cache
+// and abandonment. Runs without heaps: owners are made-up thread ids.
+#include "hakmem/segment.h"
+
+#include <gtest/gtest.h>
+#include <string.h>
+
+#include "hakmem/config.h"
+#include "hakmem/os/os.h"
+
+namespace {
+
+const uintptr_t kOwner = 0x5550;  // any 16-byte aligned value stands for a thread id
+
+hak_segment_totals_t Totals() {
+  hak_segment_totals_t t;
+  hak_segment_totals(&t);
+  return t;
+}
+
+TEST(Segment, AcquireSetsTheMapWordAndLookupFindsTheHeader) {
+  for (hak_segment_kind_t kind : {HAK_KIND_SMALL, HAK_KIND_MEDIUM}) {
+    hak_segment_t* s = hak_segment_acquire(kind, nullptr, kOwner);
+    ASSERT_NE(s, nullptr);
+    auto* base = reinterpret_cast<uint8_t*>(hak_segment_of(s));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(base) % HAK_SEGMENT_SIZE, 0u);
+    EXPECT_EQ(s->kind, kind);
+    EXPECT_EQ(s->free_count, s->slab_count);
+    EXPECT_EQ(hak_segment_slab_size(s) * s->slab_count, HAK_SEGMENT_SIZE);
+    for (size_t offset : {(size_t)0, (size_t)12345, HAK_SEGMENT_SIZE - 1}) {
+      uintptr_t word = hak_map_word(base + offset);
+      EXPECT_EQ(word, kOwner | kind);
+      EXPECT_EQ(hak_segment_lookup(base + offset, word), s);
+    }
+    while (hak_segment_take_slab(s) >= 0) {
+    }
+    for (unsigned i = 0; i < s->slab_count; i++) hak_segment_slab_freed(s, i, 1);
+    hak_segment_release(s);
+    EXPECT_EQ(hak_map_word(base), HAK_OWNER_NONE | kind) << "released segments have no owner";
+  }
+}
+
+TEST(Segment, LookupRejectsForeignAndCorruptedRegions) {
+  static char not_ours[64];
+  EXPECT_EQ(hak_map_word(not_ours), 0u);
+  EXPECT_EQ(hak_segment_lookup(not_ours, hak_map_word(not_ours)), nullptr);
+  EXPECT_EQ(hak_map_in_range(reinterpret_cast<void*>(~(uintptr_t)0 << 60)), 0);
+
+  hak_segment_t* s = hak_segment_acquire(HAK_KIND_SMALL, nullptr, kOwner);
+  ASSERT_NE(s, nullptr);
+  void* inside = reinterpret_cast<uint8_t*>(hak_segment_of(s)) + 4096;
+  EXPECT_EQ(hak_segment_lookup(inside, kOwner | HAK_KIND_HUGE), nullptr) << "wrong kind";
+  uint64_t cookie = s->cookie;
+  s->cookie ^= 1;
+  EXPECT_EQ(hak_segment_lookup(inside, hak_map_word(inside)), nullptr) << "bad cookie";
+  s->cookie = cookie;
+  for (unsigned i = 0; i < s->slab_count; i++) hak_segment_slab_freed(s, hak_segment_take_slab(s), 1);
+  hak_segment_release(s);
+}
+
+TEST(Segment, TakeSlabPrefersCommittedSlabsAndRunsOut) {
+  hak_segment_t* s = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
+  ASSERT_NE(s, nullptr);
+  std::vector<int> taken;
+  for (int i; (i = hak_segment_take_slab(s)) >= 0;) taken.push_back(i);
+  ASSERT_EQ(taken.size(), s->slab_count);
+  EXPECT_EQ(s->free_count, 0);
+  hak_segment_slab_freed(s, 2, 100);
+  EXPECT_EQ(s->purge_pending, 1u);
+  EXPECT_EQ(hak_segment_take_slab(s), 2) << "the only free slab";
+  hak_segment_slab_freed(s, 1, 100);
+  hak_segment_slab_freed(s, 3, 100);
+  EXPECT_EQ(hak_segment_purge_slabs(s, 100, 1), 2 * hak_segment_slab_size(s)) << "forced purge";
+  hak_segment_slab_freed(s, 2, 100);
+  EXPECT_EQ(hak_segment_take_slab(s), 2) << "dirty (committed) slab 2 beats purged slab 1";
+  for (unsigned i : {0u, 2u}) hak_segment_slab_freed(s, i, 100);
+  hak_segment_release(s);
+}
+
+TEST(Segment, PurgeWaitsForTheDelay) {
+  hak_segment_t* s = hak_segment_acquire(HAK_KIND_SMALL, nullptr, kOwner);
+  ASSERT_NE(s, nullptr);
+  int index = hak_segment_take_slab(s);
+  auto* slab = reinterpret_cast<uint8_t*>(hak_segment_of(s)) + ((size_t)index << s->slab_shift);
+  memset(slab, 0x5a, 4096);
+  const uint64_t freed_at = 1000;
+  hak_segment_slab_freed(s, index, freed_at);
+  const uint64_t delay = (uint64_t)hak_config.purge_delay_ms;
+  if (index != 0) {
+    EXPECT_EQ(hak_segment_purge_slabs(s, freed_at + delay - 1, 0), 0u) << "too early";
+    EXPECT_EQ(slab[100], 0x5a);
+  }
+  EXPECT_GT(hak_segment_purge_slabs(s, freed_at + delay, 0), 0u);
+  EXPECT_EQ(slab[100], 0) << "purged pages read back as zero";
+  EXPECT_EQ(s->purge_pending, 0u);
+  hak_segment_release(s);
+}
+
+TEST(Segment, CacheKeepsReleasedSegmentsUpToItsCap) {
+  std::vector<hak_segment_t*> segments;
+  const size_t count = (size_t)hak_config.segment_cache + 3;
+  for (size_t i = 0; i < count; i++) {
+    hak_segment_t* s = hak_segment_acquire(HAK_KIND_SMALL, nullptr, kOwner);
+    ASSERT_NE(s, nullptr);
+    segments.push_back(s);
+  }
+  size_t mapped = Totals().mapped_segments;
+  for (hak_segment_t* s : segments) hak_segment_release(s);
+  EXPECT_EQ(Totals().cached_segments, (size_t)hak_config.segment_cache);
+  EXPECT_EQ(Totals().mapped_segments, mapped - (count - hak_config.segment_cache))
+      << "segments beyond the cap are unmapped";
+  // Reuse comes from the cache, as a segment of either kind.
+  hak_segment_t* reused = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
+  ASSERT_NE(reused, nullptr);
+  EXPECT_EQ(Totals().cached_segments, (size_t)hak_config.segment_cache - 1);
+  EXPECT_EQ(reused->kind, HAK_KIND_MEDIUM);
+  EXPECT_EQ(reused->free_count, reused->slab_count);
+  hak_segment_release(reused);
+  size_t purged = Totals().purged_bytes;
+  hak_segment_purge_cache(hak_os_now_ms(), 1);
+  EXPECT_GE(Totals().purged_bytes, purged + HAK_SEGMENT_SIZE / 2);
+}
+
+TEST(Segment, AbandonedSegmentsAreAdoptedByKind) {
+  hak_segment_t* s = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
+  ASSERT_NE(s, nullptr);
+  int index = hak_segment_take_slab(s);
+  hak_segment_abandon(s);
+  EXPECT_EQ(hak_map_word(s), HAK_OWNER_NONE | HAK_KIND_MEDIUM);
+  EXPECT_EQ(Totals().abandoned_segments, 1u);
+  EXPECT_EQ(hak_segment_adopt(HAK_KIND_SMALL, nullptr, kOwner + 16), nullptr);
+  EXPECT_EQ(hak_segment_adopt(HAK_KIND_MEDIUM, nullptr, kOwner + 16), s);
+  EXPECT_EQ(hak_map_word(s), (kOwner + 16) | HAK_KIND_MEDIUM) << "the adopter owns it now";
+  EXPECT_EQ(Totals().abandoned_segments, 0u);
+  hak_segment_slab_freed(s, index, 1);
+  hak_segment_release(s);
+}
+
+}  // namespace

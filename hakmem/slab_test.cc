@@ -1,0 +1,136 @@
+// slab box: carving, the three free lists and their counts, remote frees, block validation and
+// double-free detection. Slabs live in a real segment taken from the segment box.
+#include "hakmem/slab.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace {
+
+class SlabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    segment_ = hak_segment_acquire(HAK_KIND_SMALL, nullptr, 0x7770);
+    ASSERT_NE(segment_, nullptr);
+    index_ = hak_segment_take_slab(segment_);
+    slab_ = hak_slab_init(segment_, (unsigned)index_, 3, 48);
+  }
+  void TearDown() override {
+    hak_segment_slab_freed(segment_, (unsigned)index_, 1);
+    hak_segment_release(segment_);
+  }
+  void* Pop() {
+    hak_block_t* b = slab_->free;
+    if (b != nullptr) slab_->free = b->next;
+    return b;
+  }
+  hak_segment_t* segment_ = nullptr;
+  int index_ = -1;
+  hak_slab_t* slab_ = nullptr;
+};
+
+TEST_F(SlabTest, InitComputesCapacityBelowTheHeader) {
+  EXPECT_EQ(slab_->block_size, 48u);
+  size_t header = HAK_SLAB_HEADER_SIZE + (index_ == 0 ? HAK_SEGMENT_HEADER_SIZE : 0);
+  EXPECT_EQ(slab_->capacity, ((1u << HAK_SMALL_SLAB_SHIFT) - header) / 48);
+  EXPECT_EQ(hak_small_slab_of(hak_slab_start(slab_)), slab_);
+  EXPECT_EQ(hak_small_slab_of(hak_slab_start(slab_) + 48 * (slab_->capacity - 1)), slab_);
+}
+
+TEST_F(SlabTest, CarveHandsOutDistinctAlignedBlocksUntilFull) {
+  std::set<void*> seen;
+  unsigned total = 0;
+  for (unsigned n; (n = hak_slab_carve(slab_, 100)) > 0;) {
+    total += n;
+    for (void* p; (p = Pop()) != nullptr;) {
+      EXPECT_TRUE(seen.insert(p).second);
+      EXPECT_TRUE(hak_slab_is_block(slab_, p));
+      EXPECT_FALSE(hak_slab_is_block(slab_, static_cast<char*>(p) + 8)) << "interior pointer";
+    }
+  }
+  EXPECT_EQ(total, slab_->capacity);
+  EXPECT_EQ(slab_->carved, slab_->capacity);
+  EXPECT_EQ(slab_->used, slab_->capacity);
+}
+
+TEST_F(SlabTest, UncarvedSpaceIsNotABlock) {
+  hak_slab_carve(slab_, 4);
+  EXPECT_FALSE(hak_slab_is_block(slab_, hak_slab_start(slab_) + 4 * 48));
+}
+
+TEST_F(SlabTest, LocalFreesBecomeTheNextFreeList) {
+  hak_slab_carve(slab_, 8);
+  std::vector<void*> blocks;
+  for (void* p; (p = Pop()) != nullptr;) blocks.push_back(p);
+  for (size_t i = 0; i + 1 < blocks.size(); i++) EXPECT_EQ(hak_slab_free_local(slab_, blocks[i]), 0);
+  EXPECT_EQ(hak_slab_free_local(slab_, blocks.back()), 1) << "the last free empties the slab";
+  EXPECT_EQ(slab_->used, 0u);
+  hak_slab_check_empty(slab_);
+  EXPECT_EQ(hak_slab_take_local(slab_), 1);
+  EXPECT_EQ(slab_->used, 8u);
+  EXPECT_EQ(Pop(), blocks.back()) << "LIFO: the most recently freed block is reused first";
+}
+
+TEST_F(SlabTest, RemoteFreesAreCollectedInOneBatch) {
+  hak_slab_carve(slab_, 64);
+  std::vector<void*> blocks;
+  for (void* p; (p = Pop()) != nullptr;) blocks.push_back(p);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < blocks.size(); i += 4) hak_slab_free_remote(slab_, blocks[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(hak_slab_collect_remote(slab_), 64u);
+  EXPECT_EQ(hak_slab_collect_remote(slab_), 0u) << "the list was taken whole";
+  EXPECT_EQ(slab_->used, 0u);
+  hak_slab_check_empty(slab_);
+}
+
+TEST_F(SlabTest, UnloadMovesTheFreeListBack) {
+  hak_slab_carve(slab_, 10);
+  void* p = Pop();
+  hak_slab_unload_free(slab_);
+  EXPECT_EQ(slab_->free, nullptr);
+  EXPECT_EQ(slab_->used, 1u) << "only the block handed out stays used";
+  EXPECT_EQ(hak_slab_free_local(slab_, p), 1);
+  hak_slab_check_empty(slab_);
+}
+
+using SlabDeathTest = SlabTest;
+
+TEST_F(SlabDeathTest, DoubleLocalFreeIsReportedWhenTheSlabEmpties) {
+  hak_slab_carve(slab_, 2);
+  void* a = Pop();
+  void* b = Pop();
+  hak_slab_free_local(slab_, a);
+  hak_slab_free_local(slab_, b);
+  EXPECT_DEATH(
+      {
+        slab_->used = 1;  // as if `a` were freed a second time before the slab emptied
+        hak_slab_free_local(slab_, a);
+        hak_slab_check_empty(slab_);
+      },
+      "hakmem: double free detected");
+}
+
+TEST_F(SlabDeathTest, RemoteListLongerThanTheSlabIsCorruption) {
+  hak_slab_carve(slab_, 2);
+  void* a = Pop();
+  Pop();
+  EXPECT_DEATH(
+      {
+        hak_slab_free_remote(slab_, a);
+        hak_slab_free_remote(slab_, hak_slab_start(slab_) + 48);
+        hak_slab_free_remote(slab_, hak_slab_start(slab_) + 96);
+        slab_->used = 1;
+        hak_slab_collect_remote(slab_);
+      },
+      "hakmem: double free or corrupted remote free list");
+}
+
+}  // namespace
