@@ -29,6 +29,10 @@ def benchmarks(bin_dir, quick):
                           "--iterations=%d" % (100000000 // scale)]),
         ("larson_2t", [os.path.join(bin_dir, "larson"), "--threads=2",
                        "--rounds=%d" % (1000 // scale)]),
+        ("mid_large_mt", [os.path.join(bin_dir, "mid_large_mt"), "--threads=2",
+                          "--iterations=%d" % (4000000 // scale)]),
+        ("malloc_large", [os.path.join(bin_dir, "malloc_large"),
+                          "--iterations=%d" % (2000 // scale)]),
         ("python_json", ["python3", "-c", REAL_WORKLOAD]),
     ]
 

@@ -8,10 +8,11 @@
 #include "hakmem/heap.h"
 #include "hakmem/huge.h"
 #include "hakmem/os/os.h"
+#include "hakmem/pool/mid.h"
 #include "hakmem/segment.h"
 
 void* hak_alloc_beyond_tiny(size_t n) {
-  if (n <= HAK_MID_MAX) return hak_heap_alloc_medium(n);
+  if (n <= HAK_MID_MAX) return hak_mid_alloc(n);
   return hak_huge_alloc(n, HAK_PAGE_SIZE);
 }
 
@@ -20,6 +21,7 @@ static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op)
 }
 
 void hak_free_slow(void* p, uintptr_t map_word) {
+  if (hak_mid_free_local(p, map_word)) return;
   if (p == NULL) return;
   if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free of an invalid pointer");
   if ((map_word & HAK_KIND_MASK) == HAK_KIND_HUGE) {

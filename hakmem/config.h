@@ -19,6 +19,8 @@ HAK_EXTERN_C_BEGIN
     "Milliseconds a free slab or cached segment stays committed before its pages are returned") \
   X(segment_cache, "HAKMEM_SEGMENT_CACHE", 8, 0, 1024,                                           \
     "Empty 4 MiB segments kept mapped for reuse (their pages are purged after the delay)")      \
+  X(mid_cache_kb, "HAKMEM_MID_CACHE_KB", 1024, 0, 65536,                                       \
+    "KiB of recently freed blocks each thread keeps per mid size class (1-64 KiB) for reuse")  \
   X(check_frees, "HAKMEM_CHECK_FREES", 1, 0, 1,                                                  \
     "Validate pointers on the slow free paths (invalid, foreign and double frees abort)")
 

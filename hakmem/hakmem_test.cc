@@ -232,6 +232,32 @@ TEST(HakmemDeathTest, InteriorPointerAborts) {
   hak_free(p);
 }
 
+TEST(HakmemDeathTest, MidDoubleFreeIsDetectedAtOnce) {
+  void* p = hak_malloc(5000);
+  EXPECT_DEATH(
+      {
+        hak_free(p);
+        hak_free(p);
+      },
+      "hakmem: double free detected at 0x[0-9a-f]+: the block was just freed");
+  hak_free(p);
+}
+
+TEST(Hakmem, MidCacheReusesTheLastFreedBlockAndTrimEmptiesIt) {
+  std::vector<void*> v;
+  for (int i = 0; i < 2000; i++) v.push_back(hak_malloc(40000));
+  void* last = v.back();
+  for (void* p : v) hak_free(p);
+  EXPECT_EQ(hak_malloc(40000), last) << "LIFO reuse of the most recently freed block";
+  hak_free(last);
+  hak_stats_t before;
+  hak_stats(&before);
+  hak_trim();
+  hak_stats_t after;
+  hak_stats(&after);
+  EXPECT_LT(after.slab_bytes_in_use, before.slab_bytes_in_use) << "trim flushes the mid caches";
+}
+
 TEST(HakmemDeathTest, DoubleFreeIsDetected) {
   EXPECT_DEATH(
       {

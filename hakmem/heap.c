@@ -111,9 +111,26 @@ static void purge_heap(hak_heap_t* heap, uint64_t now, int force) {
 
 static void reclaim_abandoned(hak_heap_t* heap, unsigned max_per_kind);
 
+static void retire(hak_heap_t* heap, hak_slab_t* s);
+
+// Gives back the kept empty slabs that stayed empty for a whole purge interval.
+static void retire_kept_empty(hak_heap_t* heap) {
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
+    hak_slab_t* kept = heap->kept_empty[c];
+    if (kept == NULL) continue;
+    if (kept->used == 0 && kept != heap->current[c] && kept->list == HAK_SLAB_PARTIAL) {
+      retire(heap, kept);
+    } else {
+      heap->kept_empty[c] = NULL;
+    }
+  }
+}
+
 static void maybe_purge(hak_heap_t* heap) {
   uint64_t now = hak_os_now_ms();
   if (now < heap->next_purge_ms) return;
+  heap->next_purge_ms = now + purge_interval_ms();  // before retiring: retire calls back here
+  retire_kept_empty(heap);
   reclaim_abandoned(heap, 2);
   purge_heap(heap, now, 0);
 }
@@ -121,8 +138,9 @@ static void maybe_purge(hak_heap_t* heap) {
 // Gives an empty slab (used == 0) back to its segment, after checking its free list.
 static void slab_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
   if (hak_config.check_frees) hak_slab_check_empty(s);
+  unsigned cls = s->class_idx;
   s->class_idx = HAK_SLAB_UNUSED_CLASS;
-  hak_segment_slab_freed(seg, s->index, now);
+  hak_segment_slab_freed(seg, s->index, cls, now);
 }
 
 // Collects a slab's remote frees; gives it back to its segment if that emptied it.
@@ -136,6 +154,7 @@ static int collect_or_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now)
 
 // Frees an empty slab back to its segment; the segment goes back when all its slabs are free.
 static void retire(hak_heap_t* heap, hak_slab_t* s) {
+  if (heap->kept_empty[s->class_idx] == s) heap->kept_empty[s->class_idx] = NULL;
   hak_slab_list_t* list = list_of(heap, s);
   if (list) list_remove(list, s);
   hak_segment_t* seg = hak_segment_lookup(s, hak_map_word(s));
@@ -195,7 +214,7 @@ static unsigned carve_batch(const hak_slab_t* s) {
 
 static hak_slab_t* slab_from_own_segments(hak_heap_t* heap, hak_segment_kind_t kind, unsigned cls) {
   for (hak_segment_t* seg = heap->segments[kind]; seg; seg = seg->next) {
-    int index = hak_segment_take_slab(seg);
+    int index = hak_segment_take_slab(seg, cls);
     if (index >= 0) return hak_slab_init(seg, (unsigned)index, cls, hak_class_size(cls));
   }
   return NULL;
@@ -276,6 +295,60 @@ static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Mid caches
+
+// Unlike tiny frees, a mid free moves its slab off the full list at once: mid slabs hold few
+// blocks, and a full slab waiting for a sweep would make refill take fresh slabs instead.
+static void free_to_slab(hak_heap_t* heap, hak_block_t* b) {
+  hak_slab_t* s = hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT);
+  if (hak_slab_free_local(s, b)) {
+    hak_heap_slab_emptied(s);
+  } else if (s->list == HAK_SLAB_FULL) {
+    list_remove(&heap->full[s->class_idx], s);
+    list_push(&heap->partial[s->class_idx], s, HAK_SLAB_PARTIAL);
+  }
+}
+
+void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
+  hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
+  uint32_t keep = cache->limit / 2;
+  hak_block_t* rest = cache->head;
+  hak_block_t* last_kept = NULL;
+  for (uint32_t i = 0; i < keep; i++) {
+    last_kept = rest;
+    rest = rest->next;
+  }
+  if (last_kept) last_kept->next = NULL;
+  else cache->head = NULL;
+  cache->count = keep;
+  while (rest) {
+    hak_block_t* next = rest->next;
+    free_to_slab(heap, rest);
+    rest = next;
+  }
+  free_to_slab(heap, (hak_block_t*)p);
+}
+
+// Frees every cached mid block to its slab. With `retire_emptied` 0 (thread exit, fork child:
+// the heap is being abandoned), emptied slabs are left for the caller's walk over all slabs.
+static void mid_cache_flush_all(hak_heap_t* heap, int retire_emptied) {
+  for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
+    hak_block_t* b = heap->mid_cache[i].head;
+    heap->mid_cache[i].head = NULL;
+    heap->mid_cache[i].count = 0;
+    while (b) {
+      hak_block_t* next = b->next;
+      if (retire_emptied) {
+        free_to_slab(heap, b);
+      } else {
+        hak_slab_free_local(hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT), b);
+      }
+      b = next;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Heap lifetime
 
 static hak_heap_t* heap_from_pool(void) {
@@ -300,6 +373,11 @@ static void heap_reset(hak_heap_t* heap) {
   memset(heap->partial, 0, sizeof heap->partial);
   memset(heap->full, 0, sizeof heap->full);
   memset(heap->fresh_since_sweep, 0, sizeof heap->fresh_since_sweep);
+  memset(heap->kept_empty, 0, sizeof heap->kept_empty);
+  for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
+    size_t limit = (size_t)hak_config.mid_cache_kb * 1024 / hak_class_size(HAK_TINY_CLASSES + i);
+    heap->mid_cache[i] = (hak_mid_cache_t){.head = NULL, .count = 0, .limit = (uint32_t)limit};
+  }
   heap->segments[0] = heap->segments[1] = NULL;
   heap->slow_calls = 0;
   heap->next_purge_ms = 0;
@@ -321,6 +399,7 @@ static hak_heap_t* heap_init_thread(void) {
 
 // Hands all of a heap's segments to whoever allocates next, and returns the heap to the pool.
 static void heap_abandon(hak_heap_t* heap) {
+  mid_cache_flush_all(heap, 0);
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
     if (heap->current[c] != HAK_EMPTY) {
       hak_slab_unload_free(heap->current[c]);
@@ -419,28 +498,33 @@ out_of_memory:
   return NULL;
 }
 
-void* hak_heap_alloc_medium(size_t n) {
-  hak_heap_t* heap = hak_tls.heap;
-  if (HAK_LIKELY(heap != NULL)) {
-    hak_slab_t* s = heap->current[hak_size_class(n)];
-    hak_block_t* b = s->free;
-    if (HAK_LIKELY(b != NULL)) {
-      s->free = b->next;
-      return b;
-    }
-  }
-  return hak_heap_alloc_slow(n);
-}
-
 void hak_heap_slab_emptied(hak_slab_t* s) {
   hak_heap_t* heap = hak_tls.heap;
   HAK_ASSERT(heap != NULL);
-  if (heap->current[s->class_idx] == s) return;  // stays current: next malloc reuses its blocks
+  unsigned cls = s->class_idx;
+  if (heap->current[cls] == s) return;  // stays current: next malloc reuses its blocks
+  // Keep one empty slab per class on the partial list: a class that drains and refills around
+  // a slab boundary would otherwise give back, re-carve and re-fault a slab each time.
+  hak_slab_t* kept = heap->kept_empty[cls];
+  if (kept == NULL || kept->used != 0 || kept == heap->current[cls]) {
+    if (hak_config.check_frees) hak_slab_check_empty(s);
+    if (s->list == HAK_SLAB_FULL) {
+      list_remove(&heap->full[cls], s);
+      list_push(&heap->partial[cls], s, HAK_SLAB_PARTIAL);
+    }
+    heap->kept_empty[cls] = s;
+    return;
+  }
   retire(heap, s);
 }
 
 static HAK_NORETURN HAK_COLD void invalid_free(const void* p, const char* detail) {
   hak_fatal("free of an invalid pointer", p, detail);
+}
+
+void hak_heap_invalid_free(const void* p, const hak_slab_t* slab) {
+  if (hak_slab_is_block(slab, p)) hak_fatal("double free detected", p, "the block was just freed");
+  invalid_free(p, "not the start of a block");
 }
 
 void hak_heap_free_slow(void* p, uintptr_t map_word) {
@@ -470,7 +554,9 @@ void hak_heap_trim(void) {
   hak_heap_t* heap = hak_tls.heap;
   if (heap == NULL) heap = heap_init_thread();
   if (heap == NULL) return;
+  mid_cache_flush_all(heap, 1);
   reclaim_abandoned(heap, UINT32_MAX);
+  retire_kept_empty(heap);
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) sweep_full(heap, c);
   purge_heap(heap, hak_os_now_ms(), 1);
 }

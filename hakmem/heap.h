@@ -29,12 +29,25 @@ typedef struct hak_slab_list_s {
   uint32_t count;
 } hak_slab_list_t;
 
+#define HAK_MID_CLASSES (HAK_CLASS_COUNT - HAK_TINY_CLASSES)
+
+// A LIFO of recently freed mid blocks of one class, so the next malloc of that class gets a block
+// that is still in cache (a slab's free list hands out blocks freed long ago). Blocks in it still
+// count as used in their slabs.
+typedef struct hak_mid_cache_s {
+  hak_block_t* head;
+  uint32_t count;
+  uint32_t limit;  // from HAKMEM_MID_CACHE_KB and the class size
+} hak_mid_cache_t;
+
 typedef struct hak_heap_s {
   uintptr_t owner;                              // hak_thread_id() of the thread using it
   hak_slab_t* current[HAK_CLASS_COUNT];         // allocation slab per class (or the empty slab)
   hak_slab_list_t partial[HAK_CLASS_COUNT];     // may have free blocks, not current
   hak_slab_list_t full[HAK_CLASS_COUNT];        // had none at last look
   uint32_t fresh_since_sweep[HAK_CLASS_COUNT];  // slabs taken since the full list was last swept
+  hak_slab_t* kept_empty[HAK_CLASS_COUNT];      // an empty slab kept on the partial list, if any
+  hak_mid_cache_t mid_cache[HAK_MID_CLASSES];   // by class - HAK_TINY_CLASSES
   hak_segment_t* segments[2];                   // owned SMALL / MEDIUM segments
   uint64_t next_purge_ms;
   uint32_t slow_calls;
@@ -55,8 +68,12 @@ extern const hak_slab_t hak_empty_slab;
 
 // Slow paths of the small/medium allocator; n <= HAK_MID_MAX. Set errno on failure.
 HAK_NOINLINE void* hak_heap_alloc_slow(size_t n);
-// Allocation of a medium class from the calling thread's heap.
-void* hak_heap_alloc_medium(size_t n);
+// Mid cache of `cls` is full: keeps its newer half, frees the rest and `p` to their slabs.
+HAK_NOINLINE void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p);
+
+// Aborts with a message naming p: not a block start of `slab`, or freed twice.
+HAK_NORETURN HAK_COLD void hak_heap_invalid_free(const void* p, const hak_slab_t* slab);
+
 // A slab that the fast path emptied (used reached 0) on its owner thread.
 HAK_NOINLINE void hak_heap_slab_emptied(hak_slab_t* slab);
 // Free of a SMALL/MEDIUM block that missed the fast path. `map_word` is hak_map_word(p).

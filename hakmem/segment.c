@@ -174,22 +174,31 @@ hak_segment_t* hak_segment_adopt(hak_segment_kind_t kind, struct hak_heap_s* hea
   return s;
 }
 
-void hak_segment_slab_freed(hak_segment_t* s, unsigned index, uint64_t now_ms) {
+void hak_segment_slab_freed(hak_segment_t* s, unsigned index, unsigned cls, uint64_t now_ms) {
   uint64_t bit = (uint64_t)1 << index;
   HAK_ASSERT((s->free_mask & bit) == 0);
   // free_mask is read racily by other threads' free validation: store it atomically.
   __atomic_store_n(&s->free_mask, s->free_mask | bit, __ATOMIC_RELAXED);
   s->dirty_mask |= bit;
   s->freed_at_ms[index] = now_ms;
+  s->freed_class[index] = (uint8_t)cls;
   s->free_count++;
   s->purge_pending++;
 }
 
-int hak_segment_take_slab(hak_segment_t* s) {
+static int dirty_slab_of_class(const hak_segment_t* s, unsigned cls) {
+  for (uint64_t dirty = s->dirty_mask; dirty; dirty &= dirty - 1) {
+    unsigned i = (unsigned)__builtin_ctzll(dirty);
+    if (s->freed_class[i] == cls) return (int)i;
+  }
+  return -1;
+}
+
+int hak_segment_take_slab(hak_segment_t* s, unsigned cls) {
   if (s->free_mask == 0) return -1;
-  // Prefer slabs whose pages are still committed: no page faults to reuse them.
+  int same_class = dirty_slab_of_class(s, cls);
   uint64_t candidates = s->dirty_mask ? s->dirty_mask : s->free_mask;
-  unsigned index = (unsigned)__builtin_ctzll(candidates);
+  unsigned index = same_class >= 0 ? (unsigned)same_class : (unsigned)__builtin_ctzll(candidates);
   uint64_t bit = (uint64_t)1 << index;
   if (s->dirty_mask & bit) s->purge_pending--;
   __atomic_store_n(&s->free_mask, s->free_mask & ~bit, __ATOMIC_RELAXED);

@@ -81,6 +81,7 @@ typedef struct hak_segment_s {
   uint64_t free_mask;            // bit i: slab i is free
   uint64_t dirty_mask;           // bit i: slab i is free and its pages are still committed
   uint64_t freed_at_ms[HAK_MAX_SLABS];  // when each dirty slab became free
+  uint8_t freed_class[HAK_MAX_SLABS];   // the size class each free slab served last
   struct hak_heap_s* heap;       // owner, NULL when abandoned or cached
   struct hak_segment_s* next;    // in the owner's list, the cache or an abandoned list
   struct hak_segment_s* prev;
@@ -124,9 +125,13 @@ hak_segment_t* hak_segment_adopt(hak_segment_kind_t kind, struct hak_heap_s* hea
 // Purges cached segments idle longer than the purge delay (all of them if `force`).
 void hak_segment_purge_cache(uint64_t now_ms, int force);
 
-// Marks slab `index` free (dirty) / taken, and purges dirty slabs older than the delay.
-void hak_segment_slab_freed(hak_segment_t* segment, unsigned index, uint64_t now_ms);
-int hak_segment_take_slab(hak_segment_t* segment);  // index, or -1 if none is free
+// Marks slab `index`, which served size class `cls`, free (dirty: pages still committed).
+void hak_segment_slab_freed(hak_segment_t* segment, unsigned index, unsigned cls, uint64_t now_ms);
+// Takes a free slab for size class `cls`: index, or -1 if none is free. Prefers a dirty slab
+// that served `cls` (the pages its blocks touched are the ones they will touch again), then
+// any dirty slab, then a purged one.
+int hak_segment_take_slab(hak_segment_t* segment, unsigned cls);
+// Purges dirty slabs older than the delay (all of them if `force`); returns the bytes purged.
 size_t hak_segment_purge_slabs(hak_segment_t* segment, uint64_t now_ms, int force);
 
 // Counts for stats (approximate while other threads allocate).

@@ -32,9 +32,9 @@ TEST(Segment, AcquireSetsTheMapWordAndLookupFindsTheHeader) {
       EXPECT_EQ(word, kOwner | kind);
       EXPECT_EQ(hak_segment_lookup(base + offset, word), s);
     }
-    while (hak_segment_take_slab(s) >= 0) {
+    while (hak_segment_take_slab(s, 5) >= 0) {
     }
-    for (unsigned i = 0; i < s->slab_count; i++) hak_segment_slab_freed(s, i, 1);
+    for (unsigned i = 0; i < s->slab_count; i++) hak_segment_slab_freed(s, i, 5, 1);
     hak_segment_release(s);
     EXPECT_EQ(hak_map_word(base), HAK_OWNER_NONE | kind) << "released segments have no owner";
   }
@@ -54,7 +54,7 @@ TEST(Segment, LookupRejectsForeignAndCorruptedRegions) {
   s->cookie ^= 1;
   EXPECT_EQ(hak_segment_lookup(inside, hak_map_word(inside)), nullptr) << "bad cookie";
   s->cookie = cookie;
-  for (unsigned i = 0; i < s->slab_count; i++) hak_segment_slab_freed(s, hak_segment_take_slab(s), 1);
+  for (unsigned i = 0; i < s->slab_count; i++) hak_segment_slab_freed(s, hak_segment_take_slab(s, 5), 5, 1);
   hak_segment_release(s);
 }
 
@@ -62,29 +62,34 @@ TEST(Segment, TakeSlabPrefersCommittedSlabsAndRunsOut) {
   hak_segment_t* s = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
   ASSERT_NE(s, nullptr);
   std::vector<int> taken;
-  for (int i; (i = hak_segment_take_slab(s)) >= 0;) taken.push_back(i);
+  for (int i; (i = hak_segment_take_slab(s, 5)) >= 0;) taken.push_back(i);
   ASSERT_EQ(taken.size(), s->slab_count);
   EXPECT_EQ(s->free_count, 0);
-  hak_segment_slab_freed(s, 2, 100);
+  hak_segment_slab_freed(s, 2, 5, 100);
   EXPECT_EQ(s->purge_pending, 1u);
-  EXPECT_EQ(hak_segment_take_slab(s), 2) << "the only free slab";
-  hak_segment_slab_freed(s, 1, 100);
-  hak_segment_slab_freed(s, 3, 100);
+  EXPECT_EQ(hak_segment_take_slab(s, 5), 2) << "the only free slab";
+  hak_segment_slab_freed(s, 1, 5, 100);
+  hak_segment_slab_freed(s, 3, 5, 100);
   EXPECT_EQ(hak_segment_purge_slabs(s, 100, 1), 2 * hak_segment_slab_size(s)) << "forced purge";
-  hak_segment_slab_freed(s, 2, 100);
-  EXPECT_EQ(hak_segment_take_slab(s), 2) << "dirty (committed) slab 2 beats purged slab 1";
-  for (unsigned i : {0u, 2u}) hak_segment_slab_freed(s, i, 100);
+  hak_segment_slab_freed(s, 2, 5, 100);
+  EXPECT_EQ(hak_segment_take_slab(s, 5), 2) << "dirty (committed) slab 2 beats purged slab 1";
+  hak_segment_slab_freed(s, 0, 7, 100);
+  hak_segment_slab_freed(s, 2, 5, 100);
+  EXPECT_EQ(hak_segment_take_slab(s, 5), 2) << "slab 2 served class 5 last: its pages fit";
+  EXPECT_EQ(hak_segment_take_slab(s, 5), 0) << "then any committed slab";
+  hak_segment_slab_freed(s, 0, 7, 100);
+  hak_segment_slab_freed(s, 2, 5, 100);
   hak_segment_release(s);
 }
 
 TEST(Segment, PurgeWaitsForTheDelay) {
   hak_segment_t* s = hak_segment_acquire(HAK_KIND_SMALL, nullptr, kOwner);
   ASSERT_NE(s, nullptr);
-  int index = hak_segment_take_slab(s);
+  int index = hak_segment_take_slab(s, 5);
   auto* slab = reinterpret_cast<uint8_t*>(hak_segment_of(s)) + ((size_t)index << s->slab_shift);
   memset(slab, 0x5a, 4096);
   const uint64_t freed_at = 1000;
-  hak_segment_slab_freed(s, index, freed_at);
+  hak_segment_slab_freed(s, index, 5, freed_at);
   const uint64_t delay = (uint64_t)hak_config.purge_delay_ms;
   if (index != 0) {
     EXPECT_EQ(hak_segment_purge_slabs(s, freed_at + delay - 1, 0), 0u) << "too early";
@@ -124,7 +129,7 @@ TEST(Segment, CacheKeepsReleasedSegmentsUpToItsCap) {
 TEST(Segment, AbandonedSegmentsAreAdoptedByKind) {
   hak_segment_t* s = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
   ASSERT_NE(s, nullptr);
-  int index = hak_segment_take_slab(s);
+  int index = hak_segment_take_slab(s, 5);
   hak_segment_abandon(s);
   EXPECT_EQ(hak_map_word(s), HAK_OWNER_NONE | HAK_KIND_MEDIUM);
   EXPECT_EQ(Totals().abandoned_segments, 1u);
@@ -132,7 +137,7 @@ TEST(Segment, AbandonedSegmentsAreAdoptedByKind) {
   EXPECT_EQ(hak_segment_adopt(HAK_KIND_MEDIUM, nullptr, kOwner + 16), s);
   EXPECT_EQ(hak_map_word(s), (kOwner + 16) | HAK_KIND_MEDIUM) << "the adopter owns it now";
   EXPECT_EQ(Totals().abandoned_segments, 0u);
-  hak_segment_slab_freed(s, index, 1);
+  hak_segment_slab_freed(s, index, 5, 1);
   hak_segment_release(s);
 }
 

@@ -15,11 +15,11 @@ class SlabTest : public ::testing::Test {
   void SetUp() override {
     segment_ = hak_segment_acquire(HAK_KIND_SMALL, nullptr, 0x7770);
     ASSERT_NE(segment_, nullptr);
-    index_ = hak_segment_take_slab(segment_);
+    index_ = hak_segment_take_slab(segment_, 5);
     slab_ = hak_slab_init(segment_, (unsigned)index_, 3, 48);
   }
   void TearDown() override {
-    hak_segment_slab_freed(segment_, (unsigned)index_, 1);
+    hak_segment_slab_freed(segment_, (unsigned)index_, 5, 1);
     hak_segment_release(segment_);
   }
   void* Pop() {

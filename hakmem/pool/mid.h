@@ -1,0 +1,66 @@
+// pool/mid: the malloc and free fast paths for blocks above 1 KiB up to HAK_MID_MAX (64 KiB).
+//
+// Owns: nothing but these inline functions. May use: base, size_class, segment (map), slab,
+// heap. Mid blocks use the same sharded free lists as tiny ones, in 1 MiB slabs of MEDIUM
+// segments; only the class lookup (a clz instead of a table) and the slab size differ.
+#ifndef HAKMEM_POOL_MID_H
+#define HAKMEM_POOL_MID_H
+
+#include <stddef.h>
+
+#include "hakmem/base.h"
+#include "hakmem/heap.h"
+#include "hakmem/segment.h"
+#include "hakmem/size_class.h"
+#include "hakmem/slab.h"
+
+HAK_EXTERN_C_BEGIN
+
+// REQUIRES: HAK_TINY_MAX < n <= HAK_MID_MAX.
+HAK_INLINE void* hak_mid_alloc(size_t n) {
+  hak_heap_t* heap = hak_tls.heap;
+  if (HAK_LIKELY(heap != NULL)) {
+    unsigned cls = hak_size_class(n);
+    hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
+    hak_block_t* b = cache->head;
+    if (HAK_LIKELY(b != NULL)) {
+      cache->head = b->next;
+      cache->count--;
+      return b;
+    }
+    hak_slab_t* s = heap->current[cls];
+    b = s->free;
+    if (HAK_LIKELY(b != NULL)) {
+      s->free = b->next;
+      return b;
+    }
+  }
+  return hak_heap_alloc_slow(n);
+}
+
+// Frees p if it lies in a MEDIUM segment owned by this thread (map_word == hak_map_word(p)),
+// into the class's mid cache; returns 0 (nothing done) otherwise.
+HAK_INLINE int hak_mid_free_local(void* p, uintptr_t map_word) {
+  if (map_word != (hak_thread_id() | HAK_KIND_MEDIUM)) return 0;
+  hak_slab_t* s = hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT);
+  hak_heap_t* heap = hak_tls.heap;  // set: this thread owns p's segment
+  hak_mid_cache_t* cache = &heap->mid_cache[s->class_idx - HAK_TINY_CLASSES];
+  // A block's start is cheap to check here (one division; mid frees are rarer than tiny ones),
+  // and the same block freed twice in a row is the common double free.
+  if (HAK_UNLIKELY(!hak_slab_is_block(s, p) || cache->head == (hak_block_t*)p)) {
+    hak_heap_invalid_free(p, s);
+  }
+  if (HAK_UNLIKELY(cache->count >= cache->limit)) {
+    hak_heap_mid_cache_overflow(heap, s->class_idx, p);
+    return 1;
+  }
+  hak_block_t* b = (hak_block_t*)p;
+  b->next = cache->head;
+  cache->head = b;
+  cache->count++;
+  return 1;
+}
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_POOL_MID_H
