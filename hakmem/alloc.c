@@ -13,7 +13,7 @@
 
 void* hak_alloc_beyond_tiny(size_t n) {
   if (n <= HAK_MID_MAX) return hak_mid_alloc(n);
-  return hak_huge_alloc(n, HAK_PAGE_SIZE);
+  return hak_huge_alloc(n, HAK_PAGE_SIZE, 0);
 }
 
 static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op) {
@@ -52,9 +52,9 @@ void* hak_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
+  if (total > HAK_MID_MAX) return hak_huge_alloc(total, HAK_PAGE_SIZE, 1);
   void* p = hak_alloc_inline(total);
-  // Huge blocks are fresh mappings: already zero.
-  if (p != NULL && total <= HAK_MID_MAX) memset(p, 0, total);
+  if (p != NULL) memset(p, 0, total);
   return p;
 }
 
@@ -100,7 +100,7 @@ static void* aligned_alloc_checked(size_t alignment, size_t size) {
   if (alignment <= 8) return hak_alloc_inline(size);
   if (alignment <= 16) return hak_alloc_inline(size < 16 ? 16 : size);
   if (alignment <= HAK_MID_MAX && size <= HAK_MID_MAX) return aligned_from_classes(alignment, size);
-  return hak_huge_alloc(size, alignment);
+  return hak_huge_alloc(size, alignment, 0);
 }
 
 void* hak_aligned_alloc(size_t alignment, size_t size) {
@@ -146,7 +146,10 @@ void* hak_pvalloc(size_t size) {
   return aligned_alloc_checked(HAK_PAGE_SIZE, rounded ? rounded : HAK_PAGE_SIZE);
 }
 
-void hak_trim(void) { hak_heap_trim(); }
+void hak_trim(void) {
+  hak_heap_trim();
+  hak_huge_trim();
+}
 
 void hak_stats(hak_stats_t* out) {
   hak_segment_totals_t segments;

@@ -21,6 +21,10 @@ HAK_EXTERN_C_BEGIN
     "Empty 4 MiB segments kept mapped for reuse (their pages are purged after the delay)")      \
   X(mid_cache_kb, "HAKMEM_MID_CACHE_KB", 1024, 0, 65536,                                       \
     "KiB of recently freed blocks each thread keeps per mid size class (1-64 KiB) for reuse")  \
+  X(huge_cache_mb, "HAKMEM_HUGE_CACHE_MB", 64, 0, 1048576,                                      \
+    "MiB of freed blocks above 64 KiB kept mapped for reuse (unmapped after the purge delay)")  \
+  X(huge_wmax_pct, "HAKMEM_HUGE_WMAX_PCT", 125, 100, 400,                                       \
+    "A cached block up to this percentage of the request is reused as is, not resized")        \
   X(check_frees, "HAKMEM_CHECK_FREES", 1, 0, 1,                                                  \
     "Validate pointers on the slow free paths (invalid, foreign and double frees abort)")
 

@@ -258,6 +258,38 @@ TEST(Hakmem, MidCacheReusesTheLastFreedBlockAndTrimEmptiesIt) {
   EXPECT_LT(after.slab_bytes_in_use, before.slab_bytes_in_use) << "trim flushes the mid caches";
 }
 
+TEST(Hakmem, HugeCacheReusesFreedBlocksAndCallocStillZeroes) {
+  const size_t n = 3u << 20;
+  auto* a = static_cast<unsigned char*>(hak_malloc(n));
+  ASSERT_NE(a, nullptr);
+  memset(a, 0xee, n);
+  hak_free(a);
+  auto* b = static_cast<unsigned char*>(hak_calloc(1, n - 8192));
+  EXPECT_EQ(b, a) << "the cached block fits within the rounding limit";
+  for (size_t i = 0; i < n - 8192; i += 4096) ASSERT_EQ(b[i], 0) << i;
+  hak_free(b);
+  auto* c = static_cast<unsigned char*>(hak_malloc(2 * n));  // grows the cached block
+  ASSERT_NE(c, nullptr);
+  memset(c, 1, 2 * n);
+  EXPECT_GE(hak_usable_size(c), 2 * n);
+  hak_free(c);
+  hak_trim();
+  hak_stats_t stats;
+  hak_stats(&stats);
+  EXPECT_EQ(stats.huge_blocks, 0u);
+}
+
+TEST(HakmemDeathTest, HugeDoubleFreeIsDetected) {
+  void* p = hak_malloc(1u << 20);
+  EXPECT_DEATH(
+      {
+        hak_free(p);
+        hak_free(p);
+      },
+      "hakmem: double free detected at 0x[0-9a-f]+: the huge block was already freed");
+  hak_free(p);
+}
+
 TEST(HakmemDeathTest, DoubleFreeIsDetected) {
   EXPECT_DEATH(
       {

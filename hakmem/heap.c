@@ -311,22 +311,26 @@ static void free_to_slab(hak_heap_t* heap, hak_block_t* b) {
 
 void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
-  uint32_t keep = cache->limit / 2;
-  hak_block_t* rest = cache->head;
-  hak_block_t* last_kept = NULL;
-  for (uint32_t i = 0; i < keep; i++) {
-    last_kept = rest;
-    rest = rest->next;
+  hak_block_t* block = (hak_block_t*)p;
+  if (cache->limit == 0) {
+    free_to_slab(heap, block);
+    return;
   }
-  if (last_kept) last_kept->next = NULL;
-  else cache->head = NULL;
+  // p joins the cache (the next malloc of this class wants it: it is the warmest block); the
+  // older half goes back to the slabs.
+  block->next = cache->head;
+  uint32_t keep = (cache->limit + 1) / 2;
+  hak_block_t* last_kept = block;
+  for (uint32_t i = 1; i < keep; i++) last_kept = last_kept->next;
+  hak_block_t* rest = last_kept->next;
+  last_kept->next = NULL;
+  cache->head = block;
   cache->count = keep;
   while (rest) {
     hak_block_t* next = rest->next;
     free_to_slab(heap, rest);
     rest = next;
   }
-  free_to_slab(heap, (hak_block_t*)p);
 }
 
 // Frees every cached mid block to its slab. With `retire_emptied` 0 (thread exit, fork child:

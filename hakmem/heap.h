@@ -68,7 +68,7 @@ extern const hak_slab_t hak_empty_slab;
 
 // Slow paths of the small/medium allocator; n <= HAK_MID_MAX. Set errno on failure.
 HAK_NOINLINE void* hak_heap_alloc_slow(size_t n);
-// Mid cache of `cls` is full: keeps its newer half, frees the rest and `p` to their slabs.
+// Mid cache of `cls` is full: pushes p, keeps the newer half and frees the rest to their slabs.
 HAK_NOINLINE void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p);
 
 // Aborts with a message naming p: not a block start of `slab`, or freed twice.

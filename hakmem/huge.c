@@ -1,13 +1,18 @@
 #include "hakmem/huge.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "hakmem/base.h"
+#include "hakmem/config.h"
 #include "hakmem/os/os.h"
 #include "hakmem/segment.h"
 
 #define HUGE_MAGIC ((uint64_t)0x68616b6875676521ull)
+#define CACHED_MAGIC ((uint64_t)0x68616b6361636865ull)
+#define CACHE_SLOTS 16
 
 typedef struct huge_header_s {
   uint64_t magic;      // HUGE_MAGIC ^ address of the block
@@ -19,15 +24,130 @@ typedef struct huge_header_s {
 static _Atomic size_t live_blocks;
 static _Atomic size_t live_bytes;
 
+// Freed blocks kept mapped for reuse: a program that frees and allocates buffers of a few MiB
+// in turn would otherwise page-fault every byte of every buffer. Entries are page-aligned blocks
+// (their headers say CACHED_MAGIC); they are unmapped after the purge delay or when the cache
+// would exceed HAKMEM_HUGE_CACHE_MB.
+typedef struct cached_s {
+  void* block;
+  uint64_t cached_at_ms;
+} cached_t;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static cached_t cache[CACHE_SLOTS];
+static unsigned cache_count;
+static size_t cache_bytes;
+
 static huge_header_t* header_of(const void* p) {
   return (huge_header_t*)((uintptr_t)p - HAK_PAGE_SIZE);
 }
 
 static size_t page_round(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1); }
 
-void* hak_huge_alloc(size_t size, size_t alignment) {
+static void unmap_block(void* block) {
+  huge_header_t* h = header_of(block);
+  h->magic = 0;
+  hak_map_set(block, 0);
+  hak_os.unmap(h->map_base, h->map_size);
+}
+
+static void cache_remove_locked(unsigned i) {
+  cache_bytes -= header_of(cache[i].block)->usable;
+  cache[i] = cache[--cache_count];
+}
+
+// Takes the cached block that needs the fewest page faults to hold `usable` bytes: the smallest
+// one that fits within the rounding limit, else the largest (to be resized). NULL if empty.
+static void* cache_take(size_t usable) {
+  size_t limit = usable / 100 * (size_t)hak_config.huge_wmax_pct;
+  pthread_mutex_lock(&cache_lock);
+  int best = -1;
+  for (unsigned i = 0; i < cache_count; i++) {
+    size_t size = header_of(cache[i].block)->usable;
+    if (best < 0) {
+      best = (int)i;
+      continue;
+    }
+    size_t best_size = header_of(cache[best].block)->usable;
+    int fits = size >= usable && size <= limit;
+    int best_fits = best_size >= usable && best_size <= limit;
+    if (fits ? (!best_fits || size < best_size) : (!best_fits && size > best_size)) best = (int)i;
+  }
+  void* block = NULL;
+  if (best >= 0) {
+    block = cache[best].block;
+    cache_remove_locked((unsigned)best);
+  }
+  pthread_mutex_unlock(&cache_lock);
+  return block;
+}
+
+// Unmaps blocks cached longer than the purge delay (all with `force`); returns them outside the
+// lock.
+static void cache_expire(uint64_t now_ms, int force) {
+  void* expired[CACHE_SLOTS];
+  unsigned n = 0;
+  pthread_mutex_lock(&cache_lock);
+  for (unsigned i = 0; i < cache_count;) {
+    if (force || now_ms - cache[i].cached_at_ms >= (uint64_t)hak_config.purge_delay_ms) {
+      expired[n++] = cache[i].block;
+      cache_remove_locked(i);
+    } else {
+      i++;
+    }
+  }
+  pthread_mutex_unlock(&cache_lock);
+  for (unsigned i = 0; i < n; i++) unmap_block(expired[i]);
+}
+
+// Keeps a freed block for reuse if the cache has room; returns 0 if the caller must unmap it.
+static int cache_put(void* block, uint64_t now_ms) {
+  size_t usable = header_of(block)->usable;
+  size_t cap = (size_t)hak_config.huge_cache_mb << 20;
+  pthread_mutex_lock(&cache_lock);
+  int kept = cache_count < CACHE_SLOTS && cache_bytes + usable <= cap;
+  if (kept) {
+    header_of(block)->magic = CACHED_MAGIC ^ (uintptr_t)block;
+    cache[cache_count++] = (cached_t){.block = block, .cached_at_ms = now_ms};
+    cache_bytes += usable;
+  }
+  pthread_mutex_unlock(&cache_lock);
+  return kept;
+}
+
+void hak_huge_trim(void) { cache_expire(0, 1); }
+
+static void* huge_resize(void* p, size_t usable);
+
+static void* alloc_from_cache(size_t usable, int zeroed) {
+  cache_expire(hak_os_now_ms(), 0);
+  void* block = cache_take(usable);
+  if (block == NULL) return NULL;
+  huge_header_t* h = header_of(block);
+  size_t old_usable = h->usable;
+  h->magic = HUGE_MAGIC ^ (uintptr_t)block;
+  atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&live_bytes, old_usable, memory_order_relaxed);
+  size_t limit = usable / 100 * (size_t)hak_config.huge_wmax_pct;
+  if (old_usable < usable || old_usable > limit) {
+    void* resized = huge_resize(block, usable);
+    if (resized == NULL) {
+      hak_huge_free(block);
+      return NULL;
+    }
+    block = resized;
+  }
+  // Pages added by growing are fresh zero pages; only the reused ones can hold old data.
+  if (zeroed) memset(block, 0, old_usable < usable ? old_usable : usable);
+  return block;
+}
+
+void* hak_huge_alloc(size_t size, size_t alignment, int zeroed) {
   if (alignment < HAK_PAGE_SIZE) alignment = HAK_PAGE_SIZE;
   size_t usable = page_round(size);
+  if (alignment == HAK_PAGE_SIZE && usable >= size && usable <= SIZE_MAX / 2) {
+    void* block = alloc_from_cache(usable, zeroed);
+    if (block) return block;
+  }
   // The block starts `alignment` (>= one page, for the header) into a region aligned to at least
   // a segment, so no other block's start shares its 4 MiB map entry.
   size_t region_alignment = alignment > HAK_SEGMENT_SIZE ? alignment : HAK_SEGMENT_SIZE;
@@ -58,19 +178,33 @@ static huge_header_t* checked_header(const void* p) {
 
 void hak_huge_free(void* p) {
   huge_header_t* h = checked_header(p);
+  if (h == NULL && ((uintptr_t)p & (HAK_PAGE_SIZE - 1)) == 0 &&
+      header_of(p)->magic == (CACHED_MAGIC ^ (uintptr_t)p)) {
+    hak_fatal("double free detected", p, "the huge block was already freed");
+  }
   HAK_CHECK(h != NULL, "free of an invalid pointer", p, "not the start of a huge block");
-  h->magic = 0;
   atomic_fetch_sub_explicit(&live_blocks, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&live_bytes, h->usable, memory_order_relaxed);
-  hak_map_set(p, 0);
-  hak_os.unmap(h->map_base, h->map_size);
+  uint64_t now = hak_os_now_ms();
+  int page_aligned_block = (uint8_t*)p - (uint8_t*)h->map_base == (ptrdiff_t)HAK_PAGE_SIZE;
+  if (!page_aligned_block || !cache_put(p, now)) unmap_block(p);
+  cache_expire(now, 0);
 }
 
 void* hak_huge_realloc(void* p, size_t size) {
   huge_header_t* h = checked_header(p);
   HAK_CHECK(h != NULL, "realloc of an invalid pointer", p, "not the start of a huge block");
   size_t usable = page_round(size);
-  if (usable < size) goto out_of_memory;
+  if (usable < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return huge_resize(p, usable);
+}
+
+// Resizes live block p to `usable` bytes (page multiple): in place, else moved without copying.
+static void* huge_resize(void* p, size_t usable) {
+  huge_header_t* h = header_of(p);
   if (usable == h->usable) return p;
   size_t prefix = (size_t)((uint8_t*)p - (uint8_t*)h->map_base);
   size_t old_usable = h->usable;

@@ -1,7 +1,10 @@
-// huge: blocks above HAK_MID_MAX, each its own mapping, unmapped on free, mremap'ed on realloc.
+// huge: blocks above HAK_MID_MAX, each its own mapping, mremap'ed on realloc. Freed blocks are
+// cached (up to HAKMEM_HUGE_CACHE_MB, for the purge delay) and reused by best fit, resized with
+// mremap, so a program cycling through big buffers does not fault in every page every time.
 //
-// Owns: huge block headers. May use: base, os, segment (map). Each block's first byte sits in a
-// 4 MiB region of its own (the map word says HAK_KIND_HUGE); its header is the page before it.
+// Owns: huge block headers and the cache of freed blocks. May use: base, config, os, segment
+// (map). Each block's first byte sits in a 4 MiB region of its own (the map word says
+// HAK_KIND_HUGE); its header is the page before it.
 #ifndef HAKMEM_HUGE_H
 #define HAKMEM_HUGE_H
 
@@ -12,12 +15,15 @@
 
 HAK_EXTERN_C_BEGIN
 
-// alignment: a power of two; page alignment or more is free. Sets errno on failure.
-void* hak_huge_alloc(size_t size, size_t alignment);
+// alignment: a power of two; page alignment or more is free. With `zeroed`, the block reads as
+// zero (fresh pages already do; a block reused from the cache is cleared). Sets errno on failure.
+void* hak_huge_alloc(size_t size, size_t alignment, int zeroed);
 void hak_huge_free(void* p);
 // Grows or shrinks in place where the kernel can, else moves the pages (no copy). NULL on failure
 // (p stays valid).
 void* hak_huge_realloc(void* p, size_t size);
+// Unmaps every cached free block now.
+void hak_huge_trim(void);
 // Usable bytes of p, or 0 if p is not the start of a live huge block.
 size_t hak_huge_usable_size(const void* p);
 
