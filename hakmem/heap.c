@@ -68,6 +68,20 @@ static hak_slab_list_t* list_of(hak_heap_t* heap, hak_slab_t* s) {
   return NULL;
 }
 
+static void move_full_to_partial(hak_heap_t* heap, hak_slab_t* s) {
+  list_remove(&heap->full[s->class_idx], s);
+  list_push(&heap->partial[s->class_idx], s, HAK_SLAB_PARTIAL);
+}
+
+// The class's kept empty slab if it is still empty and idle on the partial list, else NULL.
+static hak_slab_t* idle_kept_empty(hak_heap_t* heap, unsigned cls) {
+  hak_slab_t* kept = heap->kept_empty[cls];
+  if (kept && kept->used == 0 && kept != heap->current[cls] && kept->list == HAK_SLAB_PARTIAL) {
+    return kept;
+  }
+  return NULL;
+}
+
 static void set_current(hak_heap_t* heap, unsigned cls, hak_slab_t* s) {
   heap->current[cls] = s;
   if (cls >= HAK_TINY_CLASSES) return;
@@ -116,13 +130,9 @@ static void retire(hak_heap_t* heap, hak_slab_t* s);
 // Gives back the kept empty slabs that stayed empty for a whole purge interval.
 static void retire_kept_empty(hak_heap_t* heap) {
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
-    hak_slab_t* kept = heap->kept_empty[c];
-    if (kept == NULL) continue;
-    if (kept->used == 0 && kept != heap->current[c] && kept->list == HAK_SLAB_PARTIAL) {
-      retire(heap, kept);
-    } else {
-      heap->kept_empty[c] = NULL;
-    }
+    hak_slab_t* kept = idle_kept_empty(heap, c);
+    if (kept) retire(heap, kept);  // clears kept_empty[c]
+    heap->kept_empty[c] = NULL;
   }
 }
 
@@ -247,8 +257,7 @@ static void sweep_full(hak_heap_t* heap, unsigned cls) {
     if (s->used == 0) {
       retire(heap, s);
     } else if (s->local_free) {
-      list_remove(&heap->full[cls], s);
-      list_push(&heap->partial[cls], s, HAK_SLAB_PARTIAL);
+      move_full_to_partial(heap, s);
     }
     s = next;
   }
@@ -304,8 +313,7 @@ static void free_to_slab(hak_heap_t* heap, hak_block_t* b) {
   if (hak_slab_free_local(s, b)) {
     hak_heap_slab_emptied(s);
   } else if (s->list == HAK_SLAB_FULL) {
-    list_remove(&heap->full[s->class_idx], s);
-    list_push(&heap->partial[s->class_idx], s, HAK_SLAB_PARTIAL);
+    move_full_to_partial(heap, s);
   }
 }
 
@@ -509,13 +517,9 @@ void hak_heap_slab_emptied(hak_slab_t* s) {
   if (heap->current[cls] == s) return;  // stays current: next malloc reuses its blocks
   // Keep one empty slab per class on the partial list: a class that drains and refills around
   // a slab boundary would otherwise give back, re-carve and re-fault a slab each time.
-  hak_slab_t* kept = heap->kept_empty[cls];
-  if (kept == NULL || kept->used != 0 || kept == heap->current[cls]) {
+  if (idle_kept_empty(heap, cls) == NULL) {
     if (hak_config.check_frees) hak_slab_check_empty(s);
-    if (s->list == HAK_SLAB_FULL) {
-      list_remove(&heap->full[cls], s);
-      list_push(&heap->partial[cls], s, HAK_SLAB_PARTIAL);
-    }
+    if (s->list == HAK_SLAB_FULL) move_full_to_partial(heap, s);
     heap->kept_empty[cls] = s;
     return;
   }

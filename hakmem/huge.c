@@ -43,6 +43,11 @@ static huge_header_t* header_of(const void* p) {
 
 static size_t page_round(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1); }
 
+// A cached block up to this size serves a request of `usable` bytes without resizing.
+static size_t reuse_limit(size_t usable) {
+  return usable / 100 * (size_t)hak_config.huge_wmax_pct;
+}
+
 static void unmap_block(void* block) {
   huge_header_t* h = header_of(block);
   h->magic = 0;
@@ -58,7 +63,7 @@ static void cache_remove_locked(unsigned i) {
 // Takes the cached block that needs the fewest page faults to hold `usable` bytes: the smallest
 // one that fits within the rounding limit, else the largest (to be resized). NULL if empty.
 static void* cache_take(size_t usable) {
-  size_t limit = usable / 100 * (size_t)hak_config.huge_wmax_pct;
+  size_t limit = reuse_limit(usable);
   pthread_mutex_lock(&cache_lock);
   int best = -1;
   for (unsigned i = 0; i < cache_count; i++) {
@@ -127,8 +132,7 @@ static void* alloc_from_cache(size_t usable, int zeroed) {
   h->magic = HUGE_MAGIC ^ (uintptr_t)block;
   atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&live_bytes, old_usable, memory_order_relaxed);
-  size_t limit = usable / 100 * (size_t)hak_config.huge_wmax_pct;
-  if (old_usable < usable || old_usable > limit) {
+  if (old_usable < usable || old_usable > reuse_limit(usable)) {
     void* resized = huge_resize(block, usable);
     if (resized == NULL) {
       hak_huge_free(block);
