@@ -2,10 +2,14 @@
 """Runs benchmarks under hakmem, glibc and the Debian peers side by side.
 
 Every benchmark runs once per allocator in interleaved order (A B C D E A B C ...), --runs times;
-the table shows each allocator's median time, peak RSS and time relative to hakmem. Ratios come
-from this one run only; absolute times on a shared 2-core VM are noise.
+the table shows each allocator's median time and peak RSS, and hakmem's time relative to the
+fastest peer. Ratios come from this one run only; absolute times on a shared VM are noise.
+Results (JSON, an SVG chart, the table) go to a results directory named at the end.
 """
-import argparse, os, statistics, subprocess, sys, time
+import argparse, json, os, platform, statistics, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import report  # noqa: E402  (lives next to this file in the source tree)
 
 PEERS = {
     "mimalloc": "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
@@ -13,28 +17,61 @@ PEERS = {
     "tcmalloc": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
 }
 
+# A real program: python3 building, dumping and parsing a JSON document of N entries.
 REAL_WORKLOAD = (
     "import json, random\n"
     "random.seed(7)\n"
-    "d = [{str(i): [random.random()] * (i % 50), 'k%d' % i: 'v' * (i % 300)} for i in range(150000)]\n"
+    "d = [{str(i): [random.random()] * (i %% 50), 'k%%d' %% i: 'v' * (i %% 300)} for i in range(%d)]\n"
     "s = json.dumps(d)\n"
     "print(len(json.loads(s)))\n"
 )
 
+# name, program, fixed arguments, the argument --quick divides by 5, the thread count (None: the
+# benchmark is single-threaded and --threads leaves it alone).
+BENCHMARKS = [
+    ("random_mixed", "random_mixed", [], ("iterations", 100000000), None),
+    ("tiny_1t", "tiny", [], ("iterations", 40000000), 1),
+    ("tiny_2t", "tiny", [], ("iterations", 40000000), 2),
+    ("mid_1t", "mid", [], ("iterations", 10000000), 1),
+    ("mid_2t", "mid", [], ("iterations", 10000000), 2),
+    ("mid_large_mt", "mid_large_mt", [], ("iterations", 4000000), 2),
+    ("large", "large", [], ("iterations", 40000), None),
+    ("malloc_large", "malloc_large", [], ("iterations", 2000), None),
+    ("larson", "larson", [], ("rounds", 1000), 2),
+    ("xmalloc", "xmalloc", [], ("iterations", 20000000), 2),
+    ("cache_scratch", "cache_scratch", [], ("iterations", 20000000), 2),
+    ("cache_thrash", "cache_thrash", [], ("iterations", 20000000), 2),
+    ("realloc_growth", "realloc_growth", [], ("rounds", 200), None),
+    ("thread_churn", "thread_churn", [], ("rounds", 2000), 2),
+    ("fragmentation", "fragmentation", [], ("rounds", 4), None),
+    ("phase_shift", "phase_shift", [], ("iterations", 40000000), None),
+]
 
-def benchmarks(bin_dir, quick):
-    scale = 5 if quick else 1
-    return [
-        ("random_mixed", [os.path.join(bin_dir, "random_mixed"),
-                          "--iterations=%d" % (100000000 // scale)]),
-        ("larson_2t", [os.path.join(bin_dir, "larson"), "--threads=2",
-                       "--rounds=%d" % (1000 // scale)]),
-        ("mid_large_mt", [os.path.join(bin_dir, "mid_large_mt"), "--threads=2",
-                          "--iterations=%d" % (4000000 // scale)]),
-        ("malloc_large", [os.path.join(bin_dir, "malloc_large"),
-                          "--iterations=%d" % (2000 // scale)]),
-        ("python_json", ["python3", "-c", REAL_WORKLOAD]),
-    ]
+
+def benchmark_argv(bin_dir, program, fixed, scaled, threads, args):
+    key, value = scaled
+    if args.quick:
+        value = max(1, value // 5)
+    argv = [os.path.join(bin_dir, program)] + fixed + ["--%s=%d" % (key, value)]
+    if threads is not None:
+        argv.append("--threads=%d" % (args.threads or threads))
+    return argv
+
+
+def selected(args, bin_dir):
+    only = set(args.only.split(",")) if args.only else None
+    rows = []
+    for name, program, fixed, scaled, threads in BENCHMARKS:
+        if only is None or name in only:
+            rows.append((name, benchmark_argv(bin_dir, program, fixed, scaled, threads, args)))
+    if only is None or "python_json" in only:
+        entries = 30000 if args.quick else 150000
+        rows.append(("python_json", ["python3", "-c", REAL_WORKLOAD % entries]))
+    unknown = (only or set()) - {name for name, _ in rows}
+    if unknown:
+        sys.exit("compare: unknown benchmark(s) %s; known: %s" % (
+            ", ".join(sorted(unknown)), ", ".join([b[0] for b in BENCHMARKS] + ["python_json"])))
+    return rows
 
 
 def run_once(launcher, argv, preload):
@@ -46,62 +83,115 @@ def run_once(launcher, argv, preload):
     proc = subprocess.run([launcher] + argv, env=env, capture_output=True, text=True)
     wall = time.monotonic() - start
     if proc.returncode != 0:
-        raise RuntimeError("%s failed under %s: %s" % (argv[0], preload or "glibc",
-                                                        proc.stderr[-500:]))
-    seconds, peak_kb = wall, 0
+        raise RuntimeError("%s failed under %s (exit %d): %s" % (
+            argv[-1 if argv[0] == "env" else 0], preload or "glibc", proc.returncode,
+            proc.stderr[-500:]))
+    result = {"seconds": wall, "peak_rss": 0, "extra": {}}
     for word in proc.stdout.split():
-        if word.startswith("seconds="):
-            seconds = float(word.split("=", 1)[1])  # the benchmark's own timed section
+        key, sep, value = word.partition("=")
+        if not sep:
+            continue
+        if key == "seconds":
+            result["seconds"] = float(value)  # the benchmark's own timed section
+        elif key not in ("ops", "mops_per_s"):
+            try:
+                result["extra"][key] = float(value)
+            except ValueError:
+                pass
     for word in proc.stderr.split():
         if word.startswith("peak_rss_kb="):
-            peak_kb = int(word.split("=", 1)[1])
-    return seconds, peak_kb * 1024
+            result["peak_rss"] = int(word.split("=", 1)[1]) * 1024
+    return result
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
+            "cpu": cpu, "memory_gib": round(os.sysconf("SC_PAGE_SIZE") *
+                                            os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def commit(workspace):
+    try:
+        return subprocess.run(["git", "-C", workspace, "describe", "--always", "--dirty"],
+                              capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--so", required=True, help="libhakmem.so to preload")
     parser.add_argument("--bin-dir", required=True, help="directory of the benchmark binaries")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", help="run only the benchmark with this name")
-    parser.add_argument("--quick", action="store_true", help="smaller inputs, 3 runs")
+    parser.add_argument("--runs", type=int, help="runs per allocator (default 5, --quick 3)")
+    parser.add_argument("--only", help="comma-separated benchmark names to run")
+    parser.add_argument("--threads", type=int, help="thread count for multi-thread benchmarks")
+    parser.add_argument("--quick", action="store_true", help="inputs 5x smaller, 3 runs")
+    parser.add_argument("--results-dir", help="where to write results (default: "
+                        "bench-results/<date-time> in the workspace)")
+    parser.add_argument("--update-doc", action="store_true",
+                        help="also rewrite the results section of docs/BENCHMARKS.md")
     args = parser.parse_args()
-    runs = 3 if args.quick and args.runs == 5 else args.runs
+    runs = args.runs or (3 if args.quick else 5)
+    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", os.getcwd())
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = args.results_dir or os.path.join(workspace, "bench-results", stamp)
     so = os.path.abspath(args.so)
     launcher = os.path.abspath(os.path.join(args.bin_dir, "peak_rss_run"))
     if "-opt" not in os.path.realpath(so):
         print("note: %s is not a release build; use --config=release for numbers" % so)
 
-    allocators = [("hakmem", so), ("glibc", None)]
+    allocators = {"hakmem": so, "glibc": None}
     for name, path in PEERS.items():
         if os.path.exists(path):
-            allocators.append((name, path))
+            allocators[name] = path
         else:
             print("note: %s not installed (%s), skipped" % (name, path))
 
-    rows = []
-    for bench, argv in benchmarks(args.bin_dir, args.quick):
-        if args.only and bench != args.only:
-            continue
-        times = {name: [] for name, _ in allocators}
-        rss = {name: [] for name, _ in allocators}
+    rows = selected(args, args.bin_dir)
+    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
+               "commit": commit(workspace), "runs": runs, "quick": args.quick,
+               "allocators": {n: p or "glibc" for n, p in allocators.items()}, "benchmarks": []}
+    started = time.monotonic()
+    for index, (bench, argv) in enumerate(rows):
+        samples = {name: [] for name in allocators}
         for r in range(runs):
-            for name, preload in allocators:
-                seconds, peak = run_once(launcher, argv, preload)
-                times[name].append(seconds)
-                rss[name].append(peak)
-            print("  %s: run %d/%d done" % (bench, r + 1, runs), file=sys.stderr, flush=True)
-        rows.append((bench, {n: statistics.median(t) for n, t in times.items()},
-                     {n: max(v) for n, v in rss.items()}))
+            for name, preload in allocators.items():
+                samples[name].append(run_once(launcher, argv, preload))
+        entry = {"name": bench, "argv": [os.path.basename(argv[0])] + argv[1:], "results": {}}
+        for name, runs_of in samples.items():
+            times = [s["seconds"] for s in runs_of]
+            entry["results"][name] = {
+                "seconds": times, "median_seconds": statistics.median(times),
+                "peak_rss": max(s["peak_rss"] for s in runs_of),
+                "extra": {k: statistics.median(s["extra"][k] for s in runs_of)
+                          for k in runs_of[0]["extra"]}}
+        results["benchmarks"].append(entry)
+        print("[%d/%d %4.0fs] %s" % (index + 1, len(rows), time.monotonic() - started,
+                                     report.progress_line(entry)), file=sys.stderr, flush=True)
 
-    names = [n for n, _ in allocators]
-    print("\nmedian of %d interleaved runs; ratio = allocator time / hakmem time (>1: hakmem faster)"
-          % runs)
-    print("%-14s" % "benchmark" + "".join("%22s" % n for n in names))
-    for bench, med, peak in rows:
-        base = med["hakmem"]
-        cells = ["%8.3fs x%5.2f %4dM" % (med[n], med[n] / base, peak[n] >> 20) for n in names]
-        print("%-14s" % bench + "".join("%22s" % c for c in cells))
+    os.makedirs(out_dir, exist_ok=True)
+    json_path = os.path.join(out_dir, "results.json")
+    with open(json_path, "w") as f:
+        json.dump(results, f, indent=1)
+    table = report.text_table(results)
+    with open(os.path.join(out_dir, "table.txt"), "w") as f:
+        f.write(table)
+    print("\n" + table)
+    chart = report.write_chart(results, out_dir)
+    if args.update_doc:
+        doc = os.path.join(workspace, "docs", "BENCHMARKS.md")
+        report.update_doc(results, doc)
+        print("updated %s" % doc)
+    print("results: %s%s" % (json_path, "" if chart is None else ", chart: " + chart))
     return 0
 
 
