@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "hakmem/base.h"
+#include "hakmem/heap.h"
 #include "hakmem/size_class.h"
 #include "hakmem/tiny/tiny.h"
 
@@ -18,11 +19,12 @@ HAK_NOINLINE void* hak_alloc_beyond_tiny(size_t n);
 HAK_NOINLINE void hak_free_slow(void* p, uintptr_t map_word);
 
 HAK_INLINE void* hak_alloc_inline(size_t n) {
-  if (HAK_LIKELY(n <= HAK_TINY_MAX)) return hak_tiny_alloc(n);
-  return hak_alloc_beyond_tiny(n);
+  if (HAK_LIKELY(n <= HAK_TINY_MAX)) return hak_debug_note_alloc(hak_tiny_alloc(n), n);
+  return hak_debug_note_alloc(hak_alloc_beyond_tiny(n), n);
 }
 
 HAK_INLINE void hak_free_inline(void* p) {
+  hak_debug_note_free(p);
   uintptr_t word;
   if (HAK_LIKELY(hak_tiny_free(p, &word))) return;
   hak_free_slow(p, word);

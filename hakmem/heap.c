@@ -93,11 +93,6 @@ static void set_current(hak_heap_t* heap, unsigned cls, hak_slab_t* s) {
 // ---------------------------------------------------------------------------------------------
 // Segments and slabs of one heap
 
-static hak_slab_t* slab_at(hak_segment_t* seg, unsigned index) {
-  uint8_t* start = (uint8_t*)hak_segment_of(seg) + ((size_t)index << seg->slab_shift);
-  return hak_slab_of_shift(start, seg->slab_shift);
-}
-
 static void segment_list_push(hak_heap_t* heap, hak_segment_t* seg) {
   hak_segment_t** head = &heap->segments[seg->kind];
   seg->prev = NULL;
@@ -183,7 +178,7 @@ static void adopt_slabs(hak_heap_t* heap, hak_segment_t* seg) {
   uint64_t now = hak_os_now_ms();
   for (unsigned i = 0; i < seg->slab_count; i++) {
     if (seg->free_mask & ((uint64_t)1 << i)) continue;
-    hak_slab_t* s = slab_at(seg, i);
+    hak_slab_t* s = hak_slab_at(seg, i);
     s->list = 0;
     if (collect_or_give_back(seg, s, now)) {
       list_push(&heap->partial[s->class_idx], s, HAK_SLAB_PARTIAL);
@@ -426,7 +421,7 @@ static void heap_abandon(hak_heap_t* heap) {
       seg->next = seg->prev = NULL;
       for (unsigned i = 0; i < seg->slab_count; i++) {
         if (seg->free_mask & ((uint64_t)1 << i)) continue;
-        collect_or_give_back(seg, slab_at(seg, i), now);
+        collect_or_give_back(seg, hak_slab_at(seg, i), now);
       }
       if (seg->free_count == seg->slab_count) {
         hak_segment_release(seg);
@@ -558,6 +553,19 @@ size_t hak_heap_usable_size(const void* p, uintptr_t map_word) {
   return hak_slab_of_shift(p, seg->slab_shift)->block_size;
 }
 
+// Takes the remote frees waiting on the current and partial slabs of `cls`; gives back the
+// partial slabs they emptied.
+static void collect_partial(hak_heap_t* heap, unsigned cls) {
+  if (heap->current[cls] != HAK_EMPTY) hak_slab_collect_remote(heap->current[cls]);
+  hak_slab_t* s = heap->partial[cls].head;
+  while (s) {
+    hak_slab_t* next = s->next;
+    hak_slab_collect_remote(s);
+    if (s->used == 0) retire(heap, s);
+    s = next;
+  }
+}
+
 void hak_heap_trim(void) {
   hak_heap_t* heap = hak_tls.heap;
   if (heap == NULL) heap = heap_init_thread();
@@ -565,9 +573,25 @@ void hak_heap_trim(void) {
   mid_cache_flush_all(heap, 1);
   reclaim_abandoned(heap, UINT32_MAX);
   retire_kept_empty(heap);
-  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) sweep_full(heap, c);
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
+    sweep_full(heap, c);
+    collect_partial(heap, c);
+  }
   purge_heap(heap, hak_os_now_ms(), 1);
 }
+
+void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg) {
+  pthread_mutex_lock(&heaps_lock);
+  for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
+    if (heap->in_use) visit(heap, arg);
+  }
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+#if HAKMEM_DEBUG >= 2
+uint64_t hak_debug_blocks_allocated;
+uint64_t hak_debug_blocks_freed;
+#endif
 
 void hak_heap_totals(hak_heap_totals_t* out) {
   memset(out, 0, sizeof *out);

@@ -96,6 +96,38 @@ typedef struct hak_heap_totals_s {
 } hak_heap_totals_t;
 void hak_heap_totals(hak_heap_totals_t* out);
 
+// Calls visit(heap, arg) for every heap in use, under the registry lock (visit must not allocate
+// through hakmem). Only meaningful while the heaps' threads do not allocate or free.
+void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg);
+
+#if HAKMEM_DEBUG >= 2
+// Blocks of at most HAK_MID_MAX bytes handed out and taken back through the public API, for the
+// heap checker's conservation test. Debug config only: one atomic add per call.
+extern uint64_t hak_debug_blocks_allocated;
+extern uint64_t hak_debug_blocks_freed;
+#endif
+
+// Returns p; in the debug config counts it when it is a block of the slab allocator.
+HAK_INLINE void* hak_debug_note_alloc(void* p, size_t n) {
+#if HAKMEM_DEBUG >= 2
+  if (p != NULL && n <= HAK_MID_MAX) __atomic_fetch_add(&hak_debug_blocks_allocated, 1, __ATOMIC_RELAXED);
+#else
+  (void)n;
+#endif
+  return p;
+}
+
+HAK_INLINE void hak_debug_note_free(const void* p) {
+#if HAKMEM_DEBUG >= 2
+  uintptr_t word = p != NULL && hak_map_in_range(p) ? hak_map_word(p) : 0;
+  if (word != 0 && (word & HAK_KIND_MASK) != HAK_KIND_HUGE) {
+    __atomic_fetch_add(&hak_debug_blocks_freed, 1, __ATOMIC_RELAXED);
+  }
+#else
+  (void)p;
+#endif
+}
+
 HAK_EXTERN_C_END
 
 #endif  // HAKMEM_HEAP_H

@@ -235,6 +235,15 @@ void hak_segment_totals(hak_segment_totals_t* out) {
   out->purged_bytes = atomic_load_explicit(&purged_bytes, memory_order_relaxed);
 }
 
+void hak_segment_for_each_unowned(void (*visit)(hak_segment_t* segment, void* arg), void* arg) {
+  pthread_mutex_lock(&lists_lock);
+  for (hak_segment_t* s = cache; s; s = s->next) visit(s, arg);
+  for (unsigned k = 0; k < 2; k++) {
+    for (hak_segment_t* s = abandoned[k]; s; s = s->next) visit(s, arg);
+  }
+  pthread_mutex_unlock(&lists_lock);
+}
+
 void hak_segment_fork_prepare(void) { pthread_mutex_lock(&lists_lock); }
 void hak_segment_fork_parent(void) { pthread_mutex_unlock(&lists_lock); }
 void hak_segment_fork_child(void) { pthread_mutex_init(&lists_lock, NULL); }

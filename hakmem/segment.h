@@ -143,6 +143,10 @@ typedef struct hak_segment_totals_s {
 } hak_segment_totals_t;
 void hak_segment_totals(hak_segment_totals_t* out);
 
+// Calls visit(segment, arg) for every cached and every abandoned segment, under the lists lock
+// (visit must not call into this box).
+void hak_segment_for_each_unowned(void (*visit)(hak_segment_t* segment, void* arg), void* arg);
+
 // Fork protection for the global lists.
 void hak_segment_fork_prepare(void);
 void hak_segment_fork_parent(void);

@@ -67,6 +67,12 @@ HAK_INLINE hak_slab_t* hak_small_slab_of(const void* p) {
   return hak_slab_of_shift(p, HAK_SMALL_SLAB_SHIFT);
 }
 
+// Header of slab `index` of `segment`.
+HAK_INLINE hak_slab_t* hak_slab_at(const hak_segment_t* segment, unsigned index) {
+  uint8_t* start = (uint8_t*)hak_segment_of(segment) + ((size_t)index << segment->slab_shift);
+  return hak_slab_of_shift(start, segment->slab_shift);
+}
+
 HAK_INLINE uint8_t* hak_slab_start(const hak_slab_t* slab) {
   return (uint8_t*)((uintptr_t)slab & ~((((uintptr_t)1) << slab->slab_shift) - 1));
 }

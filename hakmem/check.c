@@ -1,0 +1,241 @@
+#include "hakmem/check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hakmem/heap.h"
+#include "hakmem/huge.h"
+#include "hakmem/segment.h"
+#include "hakmem/size_class.h"
+#include "hakmem/slab.h"
+
+// Most blocks a slab can hold: a small slab of the smallest class.
+#define MAX_SLAB_BLOCKS (((size_t)1 << HAK_SMALL_SLAB_SHIFT) / 16)
+
+typedef struct walk_s {
+  hak_check_report_t* report;
+  int failed;
+} walk_t;
+
+// Records the first violation only: later ones are usually its consequences.
+static void fail(walk_t* w, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(walk_t* w, const char* fmt, ...) {
+  if (w->failed) return;
+  w->failed = 1;
+  va_list args;
+  va_start(args, fmt);
+  vsnprintf(w->report->error, sizeof w->report->error, fmt, args);
+  va_end(args);
+}
+
+// Marks block b of slab s in `seen`; 0 (after reporting) if b is no block of s or seen before.
+static int mark(walk_t* w, const hak_slab_t* s, const void* b, uint64_t* seen, const char* list) {
+  if (!hak_slab_is_block(s, b)) {
+    fail(w, "%s list of slab %p (class %u) holds %p, which is not one of its blocks", list,
+         (const void*)s, s->class_idx, b);
+    return 0;
+  }
+  size_t index = (size_t)((const uint8_t*)b - hak_slab_start(s)) / s->block_size;
+  uint64_t bit = (uint64_t)1 << (index % 64);
+  if (seen[index / 64] & bit) {
+    fail(w, "block %p of slab %p (class %u) is on a free list twice (%s list): double free or "
+         "corrupted list", b, (const void*)s, s->class_idx, list);
+    return 0;
+  }
+  seen[index / 64] |= bit;
+  return 1;
+}
+
+// Length of one of the slab's lists; -1 after reporting a foreign block, a repeat or a cycle.
+static long walk_list(walk_t* w, const hak_slab_t* s, const hak_block_t* head, uint64_t* seen,
+                      const char* list) {
+  long n = 0;
+  for (const hak_block_t* b = head; b != NULL; b = b->next) {
+    if (!mark(w, s, b, seen, list)) return -1;
+    n++;
+  }
+  return n;
+}
+
+// Mid cache blocks of `heap` that belong to slab s (they count as used in it).
+static long walk_cached(walk_t* w, const hak_heap_t* heap, const hak_slab_t* s, uint64_t* seen) {
+  if (heap == NULL || s->class_idx < HAK_TINY_CLASSES) return 0;
+  long n = 0;
+  for (const hak_block_t* b = heap->mid_cache[s->class_idx - HAK_TINY_CLASSES].head; b; b = b->next) {
+    if (hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT) != s) continue;
+    if (!mark(w, s, b, seen, "mid cache")) return -1;
+    n++;
+  }
+  return n;
+}
+
+static void check_slab(walk_t* w, const hak_segment_t* seg, unsigned i, const hak_heap_t* heap) {
+  const hak_slab_t* s = hak_slab_at(seg, i);
+  hak_check_report_t* r = w->report;
+  if (s->class_idx >= HAK_CLASS_COUNT || s->block_size != hak_class_size(s->class_idx) ||
+      s->index != i || s->slab_shift != seg->slab_shift || s->carved > s->capacity ||
+      (s->class_idx < HAK_TINY_CLASSES) != (seg->kind == HAK_KIND_SMALL)) {
+    fail(w, "slab %u of segment %p has a corrupted header (class %u, block size %u, carved %u "
+         "of %u)", i, (const void*)seg, s->class_idx, s->block_size, s->carved, s->capacity);
+    return;
+  }
+  uint64_t seen[MAX_SLAB_BLOCKS / 64];
+  memset(seen, 0, sizeof seen);
+  const hak_block_t* remote = (const hak_block_t*)__atomic_load_n(&s->remote, __ATOMIC_ACQUIRE);
+  long n_free = walk_list(w, s, s->free, seen, "free");
+  long n_local = n_free < 0 ? -1 : walk_list(w, s, s->local_free, seen, "local_free");
+  long n_remote = n_local < 0 ? -1 : walk_list(w, s, remote, seen, "remote");
+  long n_cached = n_remote < 0 ? -1 : walk_cached(w, heap, s, seen);
+  if (n_cached < 0) return;
+  if ((long)s->carved != (long)s->used + n_local) {
+    fail(w, "slab %p (class %u): %u blocks carved but %u used + %ld on local_free: a block was "
+         "lost or freed twice", (const void*)s, s->class_idx, s->carved, s->used, n_local);
+    return;
+  }
+  if ((long)s->used < n_free + n_remote + n_cached) {
+    fail(w, "slab %p (class %u): used %u is less than free %ld + remote %ld + cached %ld",
+         (const void*)s, s->class_idx, s->used, n_free, n_remote, n_cached);
+    return;
+  }
+  int current = heap != NULL && heap->current[s->class_idx] == s;
+  if (!current && s->free != NULL) {
+    fail(w, "slab %p (class %u) is not its heap's current slab but has a free list",
+         (const void*)s, s->class_idx);
+    return;
+  }
+  r->slabs++;
+  r->free_blocks += (size_t)(n_free + n_local);
+  r->remote_blocks += (size_t)n_remote;
+  r->cached_blocks += (size_t)n_cached;
+  r->live_blocks += (size_t)((long)s->used - n_free - n_remote - n_cached);
+}
+
+// Header, map word and slab masks of a segment; then every slab in use.
+static void check_segment(walk_t* w, const hak_segment_t* seg, const hak_heap_t* heap) {
+  void* base = hak_segment_of(seg);
+  uintptr_t owner = heap ? heap->owner : HAK_OWNER_NONE;
+  unsigned shift = seg->kind == HAK_KIND_SMALL ? HAK_SMALL_SLAB_SHIFT : HAK_MEDIUM_SLAB_SHIFT;
+  w->report->segments++;
+  if (seg->cookie != (HAK_SEGMENT_COOKIE ^ (uintptr_t)base) || seg->kind > HAK_KIND_MEDIUM ||
+      seg->slab_shift != shift || seg->slab_count != (HAK_SEGMENT_SIZE >> shift)) {
+    fail(w, "segment %p has a corrupted header", base);
+    return;
+  }
+  if (hak_map_word(base) != (owner | seg->kind) || seg->heap != heap) {
+    fail(w, "segment %p: map word %#lx and owner do not match the heap holding it", base,
+         (unsigned long)hak_map_word(base));
+    return;
+  }
+  if ((unsigned)__builtin_popcountll(seg->free_mask) != seg->free_count ||
+      (seg->dirty_mask & ~seg->free_mask) != 0 ||
+      (unsigned)__builtin_popcountll(seg->dirty_mask) != seg->purge_pending) {
+    fail(w, "segment %p: free count %u, free mask %#llx and dirty mask %#llx disagree", base,
+         seg->free_count, (unsigned long long)seg->free_mask, (unsigned long long)seg->dirty_mask);
+    return;
+  }
+  for (unsigned i = 0; i < seg->slab_count && !w->failed; i++) {
+    if ((seg->free_mask & ((uint64_t)1 << i)) == 0) check_slab(w, seg, i, heap);
+  }
+}
+
+static size_t slabs_in_use(const hak_heap_t* heap) {
+  size_t n = 0;
+  for (unsigned k = 0; k < 2; k++) {
+    for (const hak_segment_t* seg = heap->segments[k]; seg; seg = seg->next) {
+      n += (size_t)(seg->slab_count - seg->free_count);
+    }
+  }
+  return n;
+}
+
+// Every slab of the heap is its class's current slab or on exactly one of its lists.
+static void check_lists(walk_t* w, const hak_heap_t* heap) {
+  size_t listed = 0;
+  for (unsigned c = 0; c < HAK_CLASS_COUNT && !w->failed; c++) {
+    const hak_slab_list_t* lists[2] = {&heap->partial[c], &heap->full[c]};
+    for (unsigned l = 0; l < 2; l++) {
+      uint8_t which = l == 0 ? HAK_SLAB_PARTIAL : HAK_SLAB_FULL;
+      uint32_t n = 0;
+      for (const hak_slab_t* s = lists[l]->head; s != NULL; s = s->next) {
+        if (++n > lists[l]->count || s->list != which || s->class_idx != c ||
+            s == heap->current[c]) {
+          fail(w, "heap %p: %s list of class %u is corrupted at slab %p", (const void*)heap,
+               l == 0 ? "partial" : "full", c, (const void*)s);
+          return;
+        }
+      }
+      if (n != lists[l]->count) {
+        fail(w, "heap %p: %s list of class %u holds %u slabs, its count says %u",
+             (const void*)heap, l == 0 ? "partial" : "full", c, n, lists[l]->count);
+        return;
+      }
+      listed += n;
+    }
+    if (heap->current[c] != &hak_empty_slab) listed++;
+  }
+  if (!w->failed && listed != slabs_in_use(heap)) {
+    fail(w, "heap %p: %zu slabs in use in its segments but %zu current or listed: a slab was lost",
+         (const void*)heap, slabs_in_use(heap), listed);
+  }
+}
+
+static void check_mid_caches(walk_t* w, const hak_heap_t* heap, size_t attributed) {
+  size_t total = 0;
+  for (unsigned i = 0; i < HAK_MID_CLASSES && !w->failed; i++) {
+    const hak_mid_cache_t* cache = &heap->mid_cache[i];
+    uint32_t n = 0;
+    for (const hak_block_t* b = cache->head; b != NULL; b = b->next) {
+      if (++n > cache->count) break;
+    }
+    if (n != cache->count || n > cache->limit) {
+      fail(w, "heap %p: mid cache of class %u holds %u blocks, count %u, limit %u",
+           (const void*)heap, HAK_TINY_CLASSES + i, n, cache->count, cache->limit);
+    }
+    total += n;
+  }
+  if (!w->failed && total != attributed) {
+    fail(w, "heap %p: %zu blocks in its mid caches but %zu found in its slabs", (const void*)heap,
+         total, attributed);
+  }
+}
+
+static void visit_heap(hak_heap_t* heap, void* arg) {
+  walk_t* w = (walk_t*)arg;
+  size_t cached_before = w->report->cached_blocks;
+  for (unsigned k = 0; k < 2 && !w->failed; k++) {
+    for (const hak_segment_t* seg = heap->segments[k]; seg && !w->failed; seg = seg->next) {
+      if (seg->kind != k) fail(w, "segment %p is on the wrong list of its heap", (void*)seg);
+      check_segment(w, seg, heap);
+    }
+  }
+  if (!w->failed) check_lists(w, heap);
+  if (!w->failed) check_mid_caches(w, heap, w->report->cached_blocks - cached_before);
+}
+
+static void visit_unowned(hak_segment_t* seg, void* arg) {
+  walk_t* w = (walk_t*)arg;
+  if (!w->failed) check_segment(w, seg, NULL);
+}
+
+int hak_check_heap(hak_check_report_t* out) {
+  memset(out, 0, sizeof *out);
+  walk_t w = {.report = out, .failed = 0};
+  hak_heap_for_each(visit_heap, &w);
+  if (!w.failed) hak_segment_for_each_unowned(visit_unowned, &w);
+  hak_huge_totals_t huge;
+  hak_huge_totals(&huge);
+  out->huge_blocks = huge.blocks;
+#if HAKMEM_DEBUG >= 2
+  if (!w.failed) {
+    uint64_t allocated = __atomic_load_n(&hak_debug_blocks_allocated, __ATOMIC_RELAXED);
+    uint64_t freed = __atomic_load_n(&hak_debug_blocks_freed, __ATOMIC_RELAXED);
+    out->counters_checked = 1;
+    if (allocated - freed != out->live_blocks) {
+      fail(&w, "conservation: %llu blocks allocated - %llu freed != %zu live in the slabs",
+           (unsigned long long)allocated, (unsigned long long)freed, out->live_blocks);
+    }
+  }
+#endif
+  return !w.failed;
+}
