@@ -73,9 +73,7 @@ static long walk_cached(walk_t* w, const hak_heap_t* heap, const hak_slab_t* s, 
 static void check_slab(walk_t* w, const hak_segment_t* seg, unsigned i, const hak_heap_t* heap) {
   const hak_slab_t* s = hak_slab_at(seg, i);
   hak_check_report_t* r = w->report;
-  if (s->class_idx >= HAK_CLASS_COUNT || s->block_size != hak_class_size(s->class_idx) ||
-      s->index != i || s->slab_shift != seg->slab_shift || s->carved > s->capacity ||
-      (s->class_idx < HAK_TINY_CLASSES) != (seg->kind == HAK_KIND_SMALL)) {
+  if (!hak_slab_header_valid(seg, s, i)) {
     fail(w, "slab %u of segment %p has a corrupted header (class %u, block size %u, carved %u "
          "of %u)", i, (const void*)seg, s->class_idx, s->block_size, s->carved, s->capacity);
     return;

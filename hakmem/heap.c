@@ -404,8 +404,22 @@ static hak_heap_t* heap_init_thread(void) {
   return heap;
 }
 
+// Fork child: the heap's thread stopped at an unknown point of its slow paths, so the slab masks,
+// their counts and the header of a slab being set up may disagree. Repairs what can be derived
+// again; a slab whose header was half written holds no block anyone in the child can own.
+static void repair_after_fork(hak_segment_t* seg, uint64_t now) {
+  hak_segment_repair_counts(seg);
+  for (unsigned i = 0; i < seg->slab_count; i++) {
+    hak_slab_t* s = hak_slab_at(seg, i);
+    if ((seg->free_mask & ((uint64_t)1 << i)) || hak_slab_header_valid(seg, s, i)) continue;
+    s->class_idx = HAK_SLAB_UNUSED_CLASS;
+    hak_segment_slab_freed(seg, i, HAK_SLAB_UNUSED_CLASS, now);
+  }
+}
+
 // Hands all of a heap's segments to whoever allocates next, and returns the heap to the pool.
-static void heap_abandon(hak_heap_t* heap) {
+// `torn`: the heap's thread vanished in a fork rather than exiting.
+static void heap_abandon(hak_heap_t* heap, int torn) {
   mid_cache_flush_all(heap, 0);
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
     if (heap->current[c] != HAK_EMPTY) {
@@ -419,6 +433,7 @@ static void heap_abandon(hak_heap_t* heap) {
     while (seg) {
       hak_segment_t* next = seg->next;
       seg->next = seg->prev = NULL;
+      if (torn) repair_after_fork(seg, now);
       for (unsigned i = 0; i < seg->slab_count; i++) {
         if (seg->free_mask & ((uint64_t)1 << i)) continue;
         collect_or_give_back(seg, hak_slab_at(seg, i), now);
@@ -443,7 +458,7 @@ static void thread_exit(void* arg) {
   if (heap != hak_tls.heap) return;
   for (size_t i = 0; i < HAK_TINY_INDEXES; i++) hak_tls.direct[i] = HAK_EMPTY;
   hak_tls.heap = NULL;
-  heap_abandon(heap);
+  heap_abandon(heap, 0);
 }
 
 static void fork_prepare(void) {
@@ -461,7 +476,7 @@ static void fork_child(void) {
   hak_segment_fork_child();
   pthread_mutex_init(&heaps_lock, NULL);
   for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
-    if (heap->in_use && heap != hak_tls.heap) heap_abandon(heap);
+    if (heap->in_use && heap != hak_tls.heap) heap_abandon(heap, 1);
   }
 }
 

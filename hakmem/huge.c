@@ -37,6 +37,20 @@ static cached_t cache[CACHE_SLOTS];
 static unsigned cache_count;
 static size_t cache_bytes;
 
+// The cache lock is held across fork and re-made in the child, which would otherwise inherit it
+// locked by a thread that does not exist there. Registered on first use: pthread_atfork may
+// allocate, which must not happen during hakmem's own initialisation.
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+static void fork_prepare(void) { pthread_mutex_lock(&cache_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&cache_lock); }
+static void fork_child(void) { pthread_mutex_init(&cache_lock, NULL); }
+static void register_fork_handlers(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+static void lock_cache(void) {
+  pthread_once(&fork_handlers_once, register_fork_handlers);
+  pthread_mutex_lock(&cache_lock);
+}
+
 static huge_header_t* header_of(const void* p) {
   return (huge_header_t*)((uintptr_t)p - HAK_PAGE_SIZE);
 }
@@ -64,7 +78,7 @@ static void cache_remove_locked(unsigned i) {
 // one that fits within the rounding limit, else the largest (to be resized). NULL if empty.
 static void* cache_take(size_t usable) {
   size_t limit = reuse_limit(usable);
-  pthread_mutex_lock(&cache_lock);
+  lock_cache();
   int best = -1;
   for (unsigned i = 0; i < cache_count; i++) {
     size_t size = header_of(cache[i].block)->usable;
@@ -91,7 +105,7 @@ static void* cache_take(size_t usable) {
 static void cache_expire(uint64_t now_ms, int force) {
   void* expired[CACHE_SLOTS];
   unsigned n = 0;
-  pthread_mutex_lock(&cache_lock);
+  lock_cache();
   for (unsigned i = 0; i < cache_count;) {
     if (force || now_ms - cache[i].cached_at_ms >= (uint64_t)hak_config.purge_delay_ms) {
       expired[n++] = cache[i].block;
@@ -108,7 +122,7 @@ static void cache_expire(uint64_t now_ms, int force) {
 static int cache_put(void* block, uint64_t now_ms) {
   size_t usable = header_of(block)->usable;
   size_t cap = (size_t)hak_config.huge_cache_mb << 20;
-  pthread_mutex_lock(&cache_lock);
+  lock_cache();
   int kept = cache_count < CACHE_SLOTS && cache_bytes + usable <= cap;
   if (kept) {
     header_of(block)->magic = CACHED_MAGIC ^ (uintptr_t)block;
@@ -225,7 +239,11 @@ static void* huge_resize(void* p, size_t usable) {
   if (target == NULL) goto out_of_memory;
   void* old_base = h->map_base;
   size_t old_size = h->map_size;
+  // p's map entry goes before its pages do: once they are gone another thread may map a block at
+  // the same address and set the entry, which a later clear would wipe.
+  hak_map_set(p, 0);
   if (hak_os.remap(old_base, old_size, prefix + usable, 1, target) == NULL) {
+    hak_map_set(p, HAK_OWNER_NONE | HAK_KIND_HUGE);
     hak_os.unmap(target, prefix + usable);
     goto out_of_memory;
   }
@@ -235,7 +253,6 @@ static void* huge_resize(void* p, size_t usable) {
   h->map_base = target;
   h->map_size = prefix + usable;
   h->usable = usable;
-  hak_map_set(p, 0);
   hak_map_set(block, HAK_OWNER_NONE | HAK_KIND_HUGE);
   atomic_fetch_add_explicit(&live_bytes, usable - old_usable, memory_order_relaxed);
   return block;

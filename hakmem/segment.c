@@ -235,6 +235,12 @@ void hak_segment_totals(hak_segment_totals_t* out) {
   out->purged_bytes = atomic_load_explicit(&purged_bytes, memory_order_relaxed);
 }
 
+void hak_segment_repair_counts(hak_segment_t* s) {
+  s->dirty_mask &= s->free_mask;
+  s->free_count = (uint8_t)__builtin_popcountll(s->free_mask);
+  s->purge_pending = (uint32_t)__builtin_popcountll(s->dirty_mask);
+}
+
 void hak_segment_for_each_unowned(void (*visit)(hak_segment_t* segment, void* arg), void* arg) {
   pthread_mutex_lock(&lists_lock);
   for (hak_segment_t* s = cache; s; s = s->next) visit(s, arg);

@@ -143,6 +143,10 @@ typedef struct hak_segment_totals_s {
 } hak_segment_totals_t;
 void hak_segment_totals(hak_segment_totals_t* out);
 
+// Fork child: recomputes the counts that shadow the slab masks, which the segment's thread may
+// have been updating when it stopped existing.
+void hak_segment_repair_counts(hak_segment_t* segment);
+
 // Calls visit(segment, arg) for every cached and every abandoned segment, under the lists lock
 // (visit must not call into this box).
 void hak_segment_for_each_unowned(void (*visit)(hak_segment_t* segment, void* arg), void* arg);

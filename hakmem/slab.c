@@ -2,9 +2,20 @@
 
 #include <string.h>
 
+#include "hakmem/size_class.h"
+
 static size_t usable_bytes(unsigned index, size_t slab_size) {
   size_t header = sizeof(hak_slab_t) + (index == 0 ? HAK_SEGMENT_HEADER_SIZE : 0);
   return slab_size - header;
+}
+
+int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index) {
+  unsigned cls = slab->class_idx;
+  return cls < HAK_CLASS_COUNT && (cls < HAK_TINY_CLASSES) == (segment->kind == HAK_KIND_SMALL) &&
+         slab->block_size == hak_class_size(cls) && slab->index == index &&
+         slab->slab_shift == segment->slab_shift &&
+         slab->capacity == usable_bytes(index, hak_segment_slab_size(segment)) / slab->block_size &&
+         slab->carved <= slab->capacity;
 }
 
 hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, size_t block_size) {
@@ -31,10 +42,12 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
     ((hak_block_t*)(first + i * size))->next = (hak_block_t*)(first + (i + 1) * size);
   }
   ((hak_block_t*)(first + (size_t)(n - 1) * size))->next = NULL;
-  slab->free = (hak_block_t*)first;
-  // Read by other threads validating a remote free (hak_slab_is_block): store atomically.
+  // Read by other threads validating a remote free (hak_slab_is_block): store atomically. In
+  // this order, a fork that stops this thread half-way leaves blocks carved but on no list (lost
+  // to the child), never blocks on a list that validation says were not carved.
   __atomic_store_n(&slab->carved, (uint16_t)(slab->carved + n), __ATOMIC_RELAXED);
   slab->used += n;
+  slab->free = (hak_block_t*)first;
   return n;
 }
 

@@ -108,6 +108,9 @@ void hak_slab_free_remote(hak_slab_t* slab, void* p);
 // Nonzero if p is the start of a carved block of this slab.
 int hak_slab_is_block(const hak_slab_t* slab, const void* p);
 
+// Nonzero if the header of slab `index` of `segment` is that of a slab serving some size class.
+int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index);
+
 // Walks local_free of an empty slab and checks it holds exactly `carved` distinct blocks.
 // Aborts naming a double free otherwise.
 void hak_slab_check_empty(const hak_slab_t* slab);
