@@ -56,8 +56,10 @@ extern uintptr_t hak_segment_map[HAK_MAP_ENTRIES];
 // Every user-space pointer (below 2^HAK_ADDRESS_BITS) indexes inside the map. A non-canonical
 // value reads past it: a fault, or a word that fails the owner compare, after which the slow path
 // rejects it by range (hak_map_in_range) before trusting the word. No mask on the fast path.
+// Other threads may be setting the word (a region unmapped and mapped again as a segment): the
+// read is a relaxed atomic load, which compiles to the same single mov as a plain one.
 HAK_INLINE uintptr_t hak_map_word(const void* p) {
-  return hak_segment_map[(uintptr_t)p >> HAK_SEGMENT_SHIFT];
+  return __atomic_load_n(&hak_segment_map[(uintptr_t)p >> HAK_SEGMENT_SHIFT], __ATOMIC_RELAXED);
 }
 
 HAK_INLINE int hak_map_in_range(const void* p) {
