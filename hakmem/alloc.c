@@ -43,6 +43,12 @@ size_t hak_usable_size(const void* p) {
   size_t n = (word & HAK_KIND_MASK) == HAK_KIND_HUGE ? hak_huge_usable_size(p)
                                                       : hak_heap_usable_size(p, word);
   if (n == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
+#if HAK_ASAN
+  // Only the requested bytes are addressable (see hak_asan_mark_allocated): report those, as
+  // ASan's own malloc_usable_size does, so callers that use the whole usable size stay valid.
+  const char* poisoned = (const char*)__asan_region_is_poisoned((void*)p, n);
+  if (poisoned != NULL) n = (size_t)(poisoned - (const char*)p);
+#endif
   return n;
 }
 
@@ -68,7 +74,7 @@ void* hak_realloc(void* p, size_t size) {
   int old_is_huge = old > HAK_MID_MAX;
   if (old_is_huge && size > HAK_MID_MAX) return hak_huge_realloc(p, size);
   // Keep the block when it fits and at most half of it would go unused.
-  if (size <= old && (size >= old / 2 || old <= 16)) return p;
+  if (size <= old && (size >= old / 2 || old <= 16)) return hak_asan_mark_allocated(p, size);
   void* q = hak_alloc_inline(size);
   if (q == NULL) return NULL;
   memcpy(q, p, size < old ? size : old);

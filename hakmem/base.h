@@ -45,6 +45,28 @@
 // hoists the load of slab->used above the list push and then cannot fuse the decrement and the
 // zero test into one `subl $1, mem; je` (two instructions more per free).
 #define HAK_COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
+// AddressSanitizer builds (gcc defines __SANITIZE_ADDRESS__, clang has the feature test): the
+// allocator marks which bytes of its memory the program may touch, so ASan reports a
+// use-after-free or an overflow into hakmem memory (asan config, fuzzers). No-ops otherwise.
+#if defined(__SANITIZE_ADDRESS__)
+#define HAK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAK_ASAN 1
+#endif
+#endif
+#ifndef HAK_ASAN
+#define HAK_ASAN 0
+#endif
+#if HAK_ASAN
+#include <sanitizer/asan_interface.h>
+#define HAK_POISON(p, n) __asan_poison_memory_region((p), (n))
+#define HAK_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define HAK_POISON(p, n) ((void)(p), (void)(n))
+#define HAK_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define HAK_TLS __thread __attribute__((tls_model("initial-exec")))
 #define HAK_CACHE_LINE 64
 

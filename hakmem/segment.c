@@ -76,6 +76,7 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   if (s == NULL) return NULL;
   // The cached header may be of the other kind; the new header goes where this kind expects it.
   void* base = hak_segment_of(s);
+  HAK_UNPOISON(base, HAK_SEGMENT_SIZE);  // asan builds: slab init poisons the new layout's slabs
   hak_segment_t* header = hak_segment_header(base, slab_shift_of(kind));
   if (header != s) memset(s, 0, sizeof *s);
   // Pages still committed are fine to reuse; the per-slab purge bookkeeping restarts clean.
@@ -117,6 +118,7 @@ static void purge_whole(hak_segment_t* s) {
 static void unmap_segment(hak_segment_t* s) {
   void* base = hak_segment_of(s);
   hak_map_set(base, 0);
+  HAK_UNPOISON(base, HAK_SEGMENT_SIZE);  // asan builds: whatever is mapped here next starts clean
   hak_os.unmap(base, HAK_SEGMENT_SIZE);
   atomic_fetch_sub_explicit(&mapped_segments, 1, memory_order_relaxed);
 }

@@ -28,6 +28,7 @@ hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, 
   slab->class_idx = (uint8_t)cls;
   slab->index = (uint8_t)index;
   slab->slab_shift = segment->slab_shift;
+  HAK_POISON(hak_slab_start(slab), usable_bytes(index, slab_size));
   return slab;
 }
 
@@ -38,10 +39,10 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
   if (n == 0) return 0;
   uint8_t* first = hak_slab_start(slab) + (size_t)slab->carved * slab->block_size;
   size_t size = slab->block_size;
-  for (unsigned i = 0; i + 1 < n; i++) {
-    ((hak_block_t*)(first + i * size))->next = (hak_block_t*)(first + (i + 1) * size);
+  for (unsigned i = 0; i < n; i++) {
+    HAK_UNPOISON(first + i * size, sizeof(hak_block_t));  // a free block's link stays addressable
+    ((hak_block_t*)(first + i * size))->next = i + 1 < n ? (hak_block_t*)(first + (i + 1) * size) : NULL;
   }
-  ((hak_block_t*)(first + (size_t)(n - 1) * size))->next = NULL;
   // Read by other threads validating a remote free (hak_slab_is_block): store atomically. In
   // this order, a fork that stops this thread half-way leaves blocks carved but on no list (lost
   // to the child), never blocks on a list that validation says were not carved.
