@@ -8,11 +8,13 @@
 #include "hakmem/heap.h"
 #include "hakmem/huge.h"
 #include "hakmem/os/os.h"
+#include "hakmem/pool/large.h"
 #include "hakmem/pool/mid.h"
 #include "hakmem/segment.h"
 
 void* hak_alloc_beyond_tiny(size_t n) {
   if (n <= HAK_MID_MAX) return hak_mid_alloc(n);
+  if (n <= hak_large_max()) return hak_large_alloc(n, 0);
   return hak_huge_alloc(n, HAK_PAGE_SIZE, 0);
 }
 
@@ -24,7 +26,10 @@ void hak_free_slow(void* p, uintptr_t map_word) {
   if (hak_mid_free_local(p, map_word)) return;
   if (p == NULL) return;
   if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free of an invalid pointer");
-  if ((map_word & HAK_KIND_MASK) == HAK_KIND_HUGE) {
+  uintptr_t kind = map_word & HAK_KIND_MASK;
+  if (kind == HAK_KIND_LARGE) {
+    hak_large_free(p);
+  } else if (kind == HAK_KIND_HUGE) {
     hak_huge_free(p);
   } else {
     hak_heap_free_slow(p, map_word);
@@ -40,8 +45,10 @@ size_t hak_usable_size(const void* p) {
   if (!hak_map_in_range(p)) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
   uintptr_t word = hak_map_word(p);
   if (word == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
-  size_t n = (word & HAK_KIND_MASK) == HAK_KIND_HUGE ? hak_huge_usable_size(p)
-                                                      : hak_heap_usable_size(p, word);
+  uintptr_t kind = word & HAK_KIND_MASK;
+  size_t n = kind == HAK_KIND_LARGE  ? hak_large_usable_size(p)
+             : kind == HAK_KIND_HUGE ? hak_huge_usable_size(p)
+                                     : hak_heap_usable_size(p, word);
   if (n == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
 #if HAK_ASAN
   // Only the requested bytes are addressable (see hak_asan_mark_allocated): report those, as
@@ -58,7 +65,10 @@ void* hak_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (total > HAK_MID_MAX) return hak_huge_alloc(total, HAK_PAGE_SIZE, 1);
+  if (total > HAK_MID_MAX) {
+    if (total <= hak_large_max()) return hak_large_alloc(total, 1);
+    return hak_huge_alloc(total, HAK_PAGE_SIZE, 1);
+  }
   void* p = hak_alloc_inline(total);
   if (p != NULL) memset(p, 0, total);
   return p;
@@ -71,8 +81,10 @@ void* hak_realloc(void* p, size_t size) {
     return NULL;
   }
   size_t old = hak_usable_size(p);
-  int old_is_huge = old > HAK_MID_MAX;
-  if (old_is_huge && size > HAK_MID_MAX) return hak_huge_realloc(p, size);
+  uintptr_t kind = hak_map_word(p) & HAK_KIND_MASK;
+  int large_size = size > HAK_MID_MAX && size <= hak_large_max();
+  if (kind == HAK_KIND_HUGE && size > hak_large_max()) return hak_huge_realloc(p, size);
+  if (kind == HAK_KIND_LARGE && large_size && hak_large_resize_in_place(p, size)) return p;
   // Keep the block when it fits and at most half of it would go unused.
   if (size <= old && (size >= old / 2 || old <= 16)) return hak_asan_mark_allocated(p, size);
   void* q = hak_alloc_inline(size);
@@ -103,9 +115,12 @@ static void* aligned_from_classes(size_t alignment, size_t size) {
 }
 
 static void* aligned_alloc_checked(size_t alignment, size_t size) {
+  if (size == 0) size = 1;  // a unique block, as for malloc(0)
   if (alignment <= 8) return hak_alloc_inline(size);
   if (alignment <= 16) return hak_alloc_inline(size < 16 ? 16 : size);
   if (alignment <= HAK_MID_MAX && size <= HAK_MID_MAX) return aligned_from_classes(alignment, size);
+  // Large spans start on page boundaries.
+  if (alignment <= HAK_PAGE_SIZE && size <= hak_large_max()) return hak_large_alloc(size, 0);
   return hak_huge_alloc(size, alignment, 0);
 }
 
@@ -154,6 +169,7 @@ void* hak_pvalloc(size_t size) {
 
 void hak_trim(void) {
   hak_heap_trim();
+  hak_large_trim();
   hak_huge_trim();
 }
 
@@ -161,9 +177,11 @@ void hak_stats(hak_stats_t* out) {
   hak_segment_totals_t segments;
   hak_heap_totals_t heaps;
   hak_huge_totals_t huge;
+  hak_large_totals_t large;
   hak_segment_totals(&segments);
   hak_heap_totals(&heaps);
   hak_huge_totals(&huge);
+  hak_large_totals(&large);
   out->segments_mapped = segments.mapped_segments;
   out->segments_cached = segments.cached_segments;
   out->segments_abandoned = segments.abandoned_segments;
@@ -172,6 +190,9 @@ void hak_stats(hak_stats_t* out) {
   out->dirty_free_slabs = heaps.dirty_free_slabs;
   out->huge_blocks = huge.blocks;
   out->huge_bytes = huge.bytes;
+  out->large_blocks = large.blocks;
+  out->large_bytes = large.bytes;
+  out->large_arenas = large.arenas;
   out->purged_bytes = segments.purged_bytes;
   out->thread_heaps = heaps.heaps;
   out->rss_bytes = hak_os_rss_bytes();

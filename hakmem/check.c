@@ -6,6 +6,7 @@
 
 #include "hakmem/heap.h"
 #include "hakmem/huge.h"
+#include "hakmem/pool/large.h"
 #include "hakmem/segment.h"
 #include "hakmem/size_class.h"
 #include "hakmem/slab.h"
@@ -224,6 +225,9 @@ int hak_check_heap(hak_check_report_t* out) {
   hak_huge_totals_t huge;
   hak_huge_totals(&huge);
   out->huge_blocks = huge.blocks;
+  hak_large_totals_t large;
+  hak_large_totals(&large);
+  out->large_blocks = large.blocks;
 #if HAKMEM_DEBUG >= 2
   if (!w.failed) {
     uint64_t allocated = __atomic_load_n(&hak_debug_blocks_allocated, __ATOMIC_RELAXED);

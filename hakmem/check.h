@@ -22,7 +22,8 @@ typedef struct hak_check_report_s {
   size_t free_blocks;     // on slab free and local_free lists
   size_t remote_blocks;   // on slab remote lists, not yet collected by their owner
   size_t cached_blocks;   // in thread mid caches
-  size_t huge_blocks;     // live blocks above HAK_MID_MAX
+  size_t large_blocks;    // live large-pool blocks (above HAK_MID_MAX, up to its limit)
+  size_t huge_blocks;     // live blocks above the large pool's limit
   int counters_checked;   // 1 when the debug counters were compared with live_blocks
   char error[256];        // the first violation found, "" if none
 } hak_check_report_t;

@@ -27,9 +27,11 @@ TEST(Check, CountsLiveFreeRemoteAndCachedBlocks) {
   std::vector<void*> tiny, mid;
   for (int i = 0; i < 1000; i++) tiny.push_back(hak_malloc(40));
   for (int i = 0; i < 40; i++) mid.push_back(hak_malloc(6000));
-  void* huge = hak_malloc(1 << 20);
+  void* large = hak_malloc(1 << 20);
+  void* huge = hak_malloc(8 << 20);
   hak_check_report_t held = Walk();
   EXPECT_EQ(held.live_blocks, before.live_blocks + 1040);
+  EXPECT_EQ(held.large_blocks, before.large_blocks + 1);
   EXPECT_EQ(held.huge_blocks, before.huge_blocks + 1);
 
   // Another thread frees half the tiny blocks: they wait on remote lists.
@@ -52,6 +54,7 @@ TEST(Check, CountsLiveFreeRemoteAndCachedBlocks) {
 
   for (size_t i = 1; i < tiny.size(); i += 2) hak_free(tiny[i]);
   for (void* p : mid) hak_free(p);
+  hak_free(large);
   hak_free(huge);
   hak_check_report_t after = Walk();
   EXPECT_EQ(after.live_blocks, before.live_blocks);

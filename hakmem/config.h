@@ -21,6 +21,8 @@ HAK_EXTERN_C_BEGIN
     "Empty 4 MiB segments kept mapped for reuse (their pages are purged after the delay)")      \
   X(mid_cache_kb, "HAKMEM_MID_CACHE_KB", 1024, 0, 65536,                                       \
     "KiB of recently freed blocks each thread keeps per mid size class (1-64 KiB) for reuse")  \
+  X(large_max_kb, "HAKMEM_LARGE_MAX_KB", 4096, 64, 16384,                                        \
+    "Blocks above 64 KiB up to this many KiB are page spans of shared arenas (reused, merged)")  \
   X(huge_cache_mb, "HAKMEM_HUGE_CACHE_MB", 64, 0, 1048576,                                      \
     "MiB of freed blocks above 64 KiB kept mapped for reuse (unmapped after the purge delay)")  \
   X(huge_wmax_pct, "HAKMEM_HUGE_WMAX_PCT", 125, 100, 400,                                       \
@@ -35,6 +37,10 @@ typedef struct hak_config_s {
 } hak_config_t;
 
 extern hak_config_t hak_config;
+
+// Parses the process environment into hak_config the first time any thread calls it; later calls
+// cost one load. Every path that reads hak_config before a thread heap exists calls it first.
+void hak_config_init_once(void);
 
 // Parses the environment into hak_config; `getenv_fn` is injectable for tests.
 void hak_config_init(const char* (*getenv_fn)(const char* name));

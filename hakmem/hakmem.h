@@ -36,11 +36,14 @@ typedef struct hak_stats_s {
   size_t slabs_in_use;        /* slabs holding blocks, over all live thread heaps */
   size_t slab_bytes_in_use;   /* bytes of those slabs */
   size_t dirty_free_slabs;    /* free slabs whose pages are not yet returned to the OS */
-  size_t huge_blocks;         /* live blocks above 64 KiB (one mapping each) */
+  size_t huge_blocks;         /* live blocks above HAKMEM_LARGE_MAX_KB (one mapping each) */
   size_t huge_bytes;          /* their usable bytes */
   size_t purged_bytes;        /* bytes returned to the OS with madvise since start */
   size_t thread_heaps;        /* thread heaps in use */
   size_t rss_bytes;           /* resident set size of the process (from /proc) */
+  size_t large_blocks;        /* live blocks of 64 KiB to HAKMEM_LARGE_MAX_KB (arena spans) */
+  size_t large_bytes;         /* their usable bytes */
+  size_t large_arenas;        /* 32 MiB arenas mapped for them */
 } hak_stats_t;
 
 /* Fills *out with current totals (a consistent-enough snapshot while other threads run). */

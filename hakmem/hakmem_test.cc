@@ -263,7 +263,7 @@ TEST(Hakmem, MidCacheReusesTheLastFreedBlockAndTrimEmptiesIt) {
 }
 
 TEST(Hakmem, HugeCacheReusesFreedBlocksAndCallocStillZeroes) {
-  const size_t n = 3u << 20;
+  const size_t n = 6u << 20;  // above HAKMEM_LARGE_MAX_KB: a huge block
   auto* a = static_cast<unsigned char*>(hak_malloc(n));
   ASSERT_NE(a, nullptr);
   memset(a, 0xee, n);
@@ -284,7 +284,7 @@ TEST(Hakmem, HugeCacheReusesFreedBlocksAndCallocStillZeroes) {
 }
 
 TEST(HakmemDeathTest, HugeDoubleFreeIsDetected) {
-  void* p = hak_malloc(1u << 20);
+  void* p = hak_malloc(8u << 20);
   EXPECT_DEATH(
       {
         hak_free(p);

@@ -480,8 +480,6 @@ static void fork_child(void) {
   }
 }
 
-static const char* plain_getenv(const char* name) { return getenv(name); }
-
 void hak_heap_global_init(void) {
   int expected = 0;
   if (atomic_load_explicit(&init_state, memory_order_acquire) == 2) return;
@@ -489,7 +487,7 @@ void hak_heap_global_init(void) {
     while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) sched_yield();
     return;
   }
-  hak_config_init(plain_getenv);
+  hak_config_init_once();
   pthread_key_create(&exit_key, thread_exit);
   atomic_store_explicit(&init_state, 2, memory_order_release);
   // May allocate: registered after init_state says done, so that allocation proceeds.

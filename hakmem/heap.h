@@ -120,7 +120,8 @@ HAK_INLINE void* hak_debug_note_alloc(void* p, size_t n) {
 HAK_INLINE void hak_debug_note_free(const void* p) {
 #if HAKMEM_DEBUG >= 2
   uintptr_t word = p != NULL && hak_map_in_range(p) ? hak_map_word(p) : 0;
-  if (word != 0 && (word & HAK_KIND_MASK) != HAK_KIND_HUGE) {
+  uintptr_t kind = word & HAK_KIND_MASK;
+  if (word != 0 && (kind == HAK_KIND_SMALL || kind == HAK_KIND_MEDIUM)) {
     __atomic_fetch_add(&hak_debug_blocks_freed, 1, __ATOMIC_RELAXED);
   }
 #else

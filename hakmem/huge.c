@@ -160,6 +160,7 @@ static void* alloc_from_cache(size_t usable, int zeroed) {
 }
 
 void* hak_huge_alloc(size_t size, size_t alignment, int zeroed) {
+  hak_config_init_once();  // a program's first allocation may be a huge one
   if (alignment < HAK_PAGE_SIZE) alignment = HAK_PAGE_SIZE;
   size_t usable = page_round(size);
   if (alignment == HAK_PAGE_SIZE && usable >= size && usable <= SIZE_MAX / 2) {
@@ -178,7 +179,9 @@ void* hak_huge_alloc(size_t size, size_t alignment, int zeroed) {
   h->map_base = base;
   h->map_size = alignment + usable;
   h->usable = usable;
-  if (usable >= 2 * HAK_MiB) hak_os_hint_huge_pages(block, usable);
+  // The hint covers the whole mapping: on part of it, it would split the VMA in two, and mremap
+  // (realloc) refuses a range that spans two VMAs.
+  if (usable >= 2 * HAK_MiB) hak_os_hint_huge_pages(base, h->map_size);
   hak_map_set(block, HAK_OWNER_NONE | HAK_KIND_HUGE);
   atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&live_bytes, usable, memory_order_relaxed);

@@ -47,6 +47,7 @@ typedef enum {
   HAK_KIND_SMALL = 0,
   HAK_KIND_MEDIUM = 1,
   HAK_KIND_HUGE = 2,
+  HAK_KIND_LARGE = 3,
   HAK_KIND_MASK = 15,
 } hak_segment_kind_t;
 #define HAK_OWNER_NONE ((uintptr_t)16)

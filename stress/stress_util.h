@@ -81,9 +81,10 @@ static inline int stress_finish(const char* name) {
     fprintf(stderr, "%s: heap check failed: %s\n", name, report.error);
     return 1;
   }
-  if (report.live_blocks != 0 || report.huge_blocks != 0 || report.remote_blocks != 0) {
-    fprintf(stderr, "%s: after freeing everything: %zu live, %zu huge, %zu remote blocks\n", name,
-            report.live_blocks, report.huge_blocks, report.remote_blocks);
+  if (report.live_blocks != 0 || report.large_blocks != 0 || report.huge_blocks != 0 ||
+      report.remote_blocks != 0) {
+    fprintf(stderr, "%s: after freeing everything: %zu live, %zu large, %zu huge, %zu remote\n",
+            name, report.live_blocks, report.large_blocks, report.huge_blocks, report.remote_blocks);
     return 1;
   }
   printf("%s ok: %lu operations; %zu segments, %zu slabs, %zu free blocks%s\n", name,

@@ -1,0 +1,180 @@
+// The large pool through the public API: span reuse, merging of free neighbours, realloc in
+// place, purge timing, alignment, zeroing, misuse, memory returned after a 1 GiB peak.
+#include "hakmem/pool/large.h"
+
+#include <gtest/gtest.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "hakmem/hakmem.h"
+
+namespace {
+
+constexpr size_t kKiB = 1024;
+
+char* Alloc(size_t n) { return static_cast<char*>(hak_malloc(n)); }
+
+size_t DirtyBytes() {
+  hak_large_totals_t totals;
+  hak_large_totals(&totals);
+  return totals.dirty_bytes;
+}
+
+TEST(Large, FreedSpanIsReusedAsIs) {
+  char* a = Alloc(200 * kKiB);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % 4096, 0u);
+  EXPECT_EQ(hak_usable_size(a), 200 * kKiB);
+  memset(a, 1, 200 * kKiB);
+  hak_free(a);
+  size_t dirty = DirtyBytes();
+  EXPECT_GE(dirty, 200 * kKiB);
+  char* b = Alloc(200 * kKiB);
+  EXPECT_EQ(DirtyBytes(), dirty - 200 * kKiB);  // committed pages again: no fresh faults
+  hak_free(b);
+}
+
+TEST(Large, FreeNeighboursMerge) {
+  char* a = Alloc(100 * kKiB);
+  char* b = Alloc(100 * kKiB);
+  char* c = Alloc(100 * kKiB);
+  ASSERT_EQ(b, a + 100 * kKiB);
+  ASSERT_EQ(c, b + 100 * kKiB);
+  char* guard = Alloc(100 * kKiB);  // keeps the merged span from reaching the arena's free tail
+  hak_free(a);
+  hak_free(c);
+  hak_free(b);  // merges with both
+  char* merged = Alloc(300 * kKiB);
+  EXPECT_EQ(merged, a);
+  hak_free(merged);
+  hak_free(guard);
+}
+
+TEST(Large, ReallocGrowsAndShrinksInPlace) {
+  char* a = Alloc(100 * kKiB);
+  char* guard = Alloc(600 * kKiB);
+  hak_free(guard);  // a's right neighbour is free now
+  memset(a, 7, 100 * kKiB);
+  char* grown = static_cast<char*>(hak_realloc(a, 400 * kKiB));
+  EXPECT_EQ(grown, a);
+  EXPECT_EQ(hak_usable_size(grown), 400 * kKiB);
+  for (size_t i = 0; i < 100 * kKiB; i += 4096) ASSERT_EQ(grown[i], 7);
+  char* shrunk = static_cast<char*>(hak_realloc(grown, 250 * kKiB));
+  EXPECT_EQ(shrunk, a);
+  EXPECT_EQ(hak_usable_size(shrunk), 252 * kKiB);  // whole pages
+  char* tail = Alloc(120 * kKiB);  // fits in the pages the shrink gave back
+  EXPECT_EQ(tail, a + 252 * kKiB);
+  hak_free(tail);
+  hak_free(shrunk);
+}
+
+TEST(Large, ReallocMovesWhenTheNeighbourIsTaken) {
+  char* a = Alloc(100 * kKiB);
+  char* b = Alloc(100 * kKiB);
+  memset(a, 3, 100 * kKiB);
+  char* moved = static_cast<char*>(hak_realloc(a, 300 * kKiB));
+  ASSERT_NE(moved, a);
+  for (size_t i = 0; i < 100 * kKiB; i += 512) ASSERT_EQ(moved[i], 3);
+  hak_free(moved);
+  hak_free(b);
+}
+
+TEST(Large, FreeSpansArePurgedAfterTheDelay) {
+  std::vector<char*> blocks;
+  for (int i = 0; i < 8; i++) {
+    blocks.push_back(Alloc(512 * kKiB));
+    memset(blocks.back(), 1, 512 * kKiB);
+  }
+  for (char* p : blocks) hak_free(p);
+  hak_large_totals_t totals;
+  hak_large_totals(&totals);
+  EXPECT_GE(totals.dirty_bytes, 4u << 20);
+  usleep(600 * 1000);  // more than HAKMEM_PURGE_DELAY_MS (250) and its purge interval
+  hak_free(Alloc(100 * kKiB));  // any large call runs the purge that is due
+  hak_large_totals(&totals);
+  EXPECT_LT(totals.dirty_bytes, 1u << 20);
+}
+
+TEST(Large, CallocOfAReusedSpanIsZero) {
+  char* a = Alloc(300 * kKiB);
+  memset(a, 0xff, 300 * kKiB);
+  hak_free(a);
+  size_t dirty = DirtyBytes();
+  auto* z = static_cast<unsigned char*>(hak_calloc(1, 300 * kKiB));
+  ASSERT_EQ(DirtyBytes(), dirty - 300 * kKiB);  // it reused committed (dirty) pages
+  for (size_t i = 0; i < 300 * kKiB; i++) ASSERT_EQ(z[i], 0) << i;
+  hak_free(z);
+}
+
+TEST(Large, AlignmentsUpToTwoMiB) {
+  for (size_t align = 4096; align <= (2u << 20); align *= 2) {
+    void* p = hak_aligned_alloc(align, 300 * kKiB);
+    ASSERT_NE(p, nullptr) << align;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u) << align;
+    memset(p, 1, 300 * kKiB);
+    hak_free(p);
+  }
+}
+
+TEST(Large, CrossThreadFrees) {
+  std::vector<char*> blocks;
+  std::mt19937 rng(5);
+  for (int i = 0; i < 64; i++) {
+    size_t n = 65 * kKiB + rng() % (900 * kKiB);
+    char* p = Alloc(n);
+    memset(p, i, n);
+    blocks.push_back(p);
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < 64; i += 4) {
+        EXPECT_EQ(blocks[i][0], static_cast<char>(i));
+        hak_free(blocks[i]);
+        hak_free(Alloc(70 * kKiB + i * kKiB));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+TEST(LargeDeathTest, DoubleFreeAndInteriorPointersAbort) {
+  char* a = Alloc(100 * kKiB);
+  EXPECT_DEATH(hak_free(a + 4096), "not the start of a live large block");
+  hak_free(a);
+  EXPECT_DEATH(hak_free(a), "not the start of a live large block");
+}
+
+TEST(Large, RssFallsAfterAOneGiBPeak) {
+  std::vector<char*> blocks;
+  std::mt19937 rng(11);
+  size_t total = 0;
+  while (total < (1u << 30)) {
+    size_t n = 64 * kKiB + rng() % (960 * kKiB);
+    char* p = Alloc(n);
+    ASSERT_NE(p, nullptr);
+    memset(p, 1, n);
+    blocks.push_back(p);
+    total += n;
+  }
+  hak_stats_t peak;
+  hak_stats(&peak);
+  for (char* p : blocks) hak_free(p);
+  // Keep the allocator busy for up to a second; RSS must fall below 10% of the peak.
+  hak_stats_t now;
+  for (int ms = 0; ms < 1000; ms += 10) {
+    hak_free(Alloc(80 * kKiB));
+    usleep(10 * 1000);
+    hak_stats(&now);
+    if (now.rss_bytes < peak.rss_bytes / 10) break;
+  }
+  EXPECT_GT(peak.rss_bytes, 1u << 30);
+  EXPECT_LT(now.rss_bytes, peak.rss_bytes / 10) << now.rss_bytes << " of " << peak.rss_bytes;
+}
+
+}  // namespace
