@@ -49,11 +49,6 @@ size_t NextPowerOfTwo(size_t n) {
   return a;
 }
 
-// FUZZ_TOLERATE=aligned_size0: aligned calls with alignment > 64 KiB ask for 1 byte, not 0.
-size_t AlignedSize(size_t alignment, size_t n) {
-  return n == 0 && alignment > kMidMax && Tolerate("aligned_size0") ? 1 : n;
-}
-
 size_t PageRound(size_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
 
 bool IsZero(const unsigned char* p, size_t n) {
@@ -212,12 +207,6 @@ void AllocDriver::Resize(unsigned slot, size_t n, const char* op, Call call) {
   live_bytes_ -= old.size;
   errno = 0;
   void* q = call(old.ptr, n);
-  // FUZZ_TOLERATE=realloc_enomem: realloc may fail with ENOMEM if the old block stays intact.
-  if (q == nullptr && n != 0 && errno == ENOMEM && Tolerate("realloc_enomem")) {
-    CheckBlock(old, who_, "after a failed realloc");
-    live_bytes_ += old.size;
-    return;
-  }
   if (q == nullptr && n != 0) {
     Fail("%s: %s(%p, %zu) returned NULL (errno %d)", who_, op, (void*)old.ptr, n, errno);
   }
@@ -281,7 +270,7 @@ void AllocDriver::Step(Input& in) {
       size_t alignment = (size_t)1 << (in.Byte() % 22);
       size_t n = DecodeSize(in);
       Drop(slot);
-      n = AlignedSize(alignment, Fit(n));
+      n = Fit(n);
       Install(slot, hak_aligned_alloc(alignment, n), n,
               std::max(alignment, NaturalAlignment(n)), false, "aligned_alloc");
       break;
@@ -290,7 +279,7 @@ void AllocDriver::Step(Input& in) {
       size_t alignment = (size_t)1 << (3 + in.Byte() % 19);
       size_t n = DecodeSize(in);
       Drop(slot);
-      n = AlignedSize(alignment, Fit(n));
+      n = Fit(n);
       void* p = nullptr;
       int rc = hak_posix_memalign(&p, alignment, n);
       if (rc != 0) Fail("%s: posix_memalign(%zu, %zu) failed with %d", who_, alignment, n, rc);
@@ -314,7 +303,7 @@ void AllocDriver::Step(Input& in) {
       size_t alignment = 1 + in.U24() % (2u << 20);
       size_t n = DecodeSize(in);
       Drop(slot);
-      n = AlignedSize(alignment, Fit(n));
+      n = Fit(n);
       Install(slot, hak_memalign(alignment, n), n,
               std::max(NextPowerOfTwo(alignment), NaturalAlignment(n)), false, "memalign");
       break;

@@ -37,10 +37,6 @@
 // pattern written into a block (first/last 64 bytes, 8 samples between) is intact before realloc
 // and free. Errors on invalid or overflowing arguments return NULL with errno (or the return code)
 // that C/POSIX name.
-//
-// FUZZ_TOLERATE (fuzz_util.h) names known allocator bugs to step around in long runs:
-//   realloc_enomem  realloc may return NULL with ENOMEM, provided the old block is intact.
-//   aligned_size0   aligned calls with an alignment above 64 KiB ask for 1 byte instead of 0.
 #ifndef HAKMEM_FUZZ_ALLOC_DRIVER_H
 #define HAKMEM_FUZZ_ALLOC_DRIVER_H
 

@@ -33,19 +33,6 @@ inline int& ReportFd() {
   __builtin_trap();
 }
 
-// Whether the environment variable FUZZ_TOLERATE (comma-separated names) lists `name`: a known
-// bug in the code under test that the driver steps around, so that a long fuzzing run can look for
-// others. Each driver documents its names; the tests never set the variable.
-inline bool Tolerate(const char* name) {
-  static const char* const list = getenv("FUZZ_TOLERATE");
-  if (list == nullptr) return false;
-  size_t len = strlen(name);
-  for (const char* p = list; (p = strstr(p, name)) != nullptr; p += len) {
-    if ((p == list || p[-1] == ',') && (p[len] == '\0' || p[len] == ',')) return true;
-  }
-  return false;
-}
-
 // Reads the input front to back; past the end every read yields zero bytes.
 class Input {
  public:
