@@ -48,15 +48,19 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
   // to the child), never blocks on a list that validation says were not carved.
   __atomic_store_n(&slab->carved, (uint16_t)(slab->carved + n), __ATOMIC_RELAXED);
   slab->used += n;
-  slab->free = (hak_block_t*)first;
+  __atomic_store_n(&slab->free, (hak_block_t*)first, __ATOMIC_RELEASE);
   return n;
 }
 
+// The list moves between the two heads in an order that a fork stopping this thread half-way
+// (fork child, heap.c) sees as blocks on neither list, lost to the child, never on both: the
+// release stores keep the compiler and the CPU from reordering the steps.
 int hak_slab_take_local(hak_slab_t* slab) {
   HAK_ASSERT(slab->free == NULL);
-  if (slab->local_free == NULL) return 0;
-  slab->free = slab->local_free;
-  slab->local_free = NULL;
+  hak_block_t* list = slab->local_free;
+  if (list == NULL) return 0;
+  __atomic_store_n(&slab->local_free, NULL, __ATOMIC_RELEASE);
+  __atomic_store_n(&slab->free, list, __ATOMIC_RELEASE);
   slab->used = slab->carved;
   return 1;
 }
@@ -87,9 +91,9 @@ void hak_slab_unload_free(hak_slab_t* slab) {
     tail = tail->next;
     HAK_CHECK(++n <= slab->capacity, "corrupted free list", tail, "list longer than its slab");
   }
+  __atomic_store_n(&slab->free, NULL, __ATOMIC_RELEASE);  // first: see hak_slab_take_local
   tail->next = slab->local_free;
-  slab->local_free = list;
-  slab->free = NULL;
+  __atomic_store_n(&slab->local_free, list, __ATOMIC_RELEASE);
   slab->used -= n;
 }
 
