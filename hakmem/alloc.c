@@ -12,10 +12,15 @@
 #include "hakmem/pool/mid.h"
 #include "hakmem/segment.h"
 
-void* hak_alloc_beyond_tiny(size_t n) {
-  if (n <= HAK_MID_MAX) return hak_mid_alloc(n);
+// Out of line, so that the mid path above needs no stack frame.
+static HAK_NOINLINE void* alloc_beyond_mid(size_t n) {
   if (n <= hak_large_max()) return hak_large_alloc(n, 0);
   return hak_huge_alloc(n, HAK_PAGE_SIZE, 0);
+}
+
+void* hak_alloc_beyond_tiny(size_t n) {
+  if (HAK_LIKELY(n <= HAK_MID_MAX)) return hak_mid_alloc(n);
+  return alloc_beyond_mid(n);
 }
 
 static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op) {

@@ -28,13 +28,18 @@ extern const uint8_t hak_tiny_class_of_index[HAK_TINY_INDEXES];
 
 HAK_INLINE size_t hak_tiny_index(size_t n) { return (n + 7) >> 3; }
 
-// REQUIRES: n <= HAK_MID_MAX.
-HAK_INLINE unsigned hak_size_class(size_t n) {
-  if (n <= HAK_TINY_MAX) return hak_tiny_class_of_index[hak_tiny_index(n)];
+// REQUIRES: HAK_TINY_MAX < n <= HAK_MID_MAX.
+HAK_INLINE unsigned hak_mid_class(size_t n) {
   size_t m = n - 1;
   unsigned log2 = 63u - (unsigned)__builtin_clzll(m);  // 10..15
   unsigned step_in_doubling = (unsigned)(m >> (log2 - 3)) - 8;  // 0..7
   return HAK_TINY_CLASSES + (log2 - 10) * 8 + step_in_doubling;
+}
+
+// REQUIRES: n <= HAK_MID_MAX.
+HAK_INLINE unsigned hak_size_class(size_t n) {
+  if (n <= HAK_TINY_MAX) return hak_tiny_class_of_index[hak_tiny_index(n)];
+  return hak_mid_class(n);
 }
 
 HAK_INLINE size_t hak_class_size(unsigned cls) { return hak_class_block_size[cls]; }

@@ -24,6 +24,7 @@ hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, 
   hak_slab_t* slab = hak_slab_of_shift(start, segment->slab_shift);
   memset(slab, 0, sizeof *slab);
   slab->block_size = (uint32_t)block_size;
+  slab->block_recip = (((uint64_t)1 << HAK_RECIP_SHIFT) + block_size - 1) / block_size;
   slab->capacity = (uint16_t)(usable_bytes(index, slab_size) / block_size);
   slab->class_idx = (uint8_t)cls;
   slab->index = (uint8_t)index;
@@ -104,14 +105,6 @@ void hak_slab_free_remote(hak_slab_t* slab, void* p) {
     block->next = (hak_block_t*)head;
   } while (!__atomic_compare_exchange_n(&slab->remote, &head, (uintptr_t)block, 1,
                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-}
-
-int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
-  const uint8_t* start = hak_slab_start(slab);
-  if ((const uint8_t*)p < start || slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
-  size_t offset = (size_t)((const uint8_t*)p - start);
-  uint16_t carved = __atomic_load_n(&slab->carved, __ATOMIC_RELAXED);
-  return offset % slab->block_size == 0 && offset / slab->block_size < carved;
 }
 
 void hak_slab_check_empty(const hak_slab_t* slab) {

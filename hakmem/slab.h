@@ -48,13 +48,14 @@ typedef struct hak_slab_s {
   uint8_t owner_line_pad[HAK_CACHE_LINE - 40];
   // Shared with threads freeing remotely.
   uintptr_t remote;              // hak_block_t* pushed by other threads; __atomic access only
+  uint64_t block_recip;          // ceil(2^HAK_RECIP_SHIFT / block_size): division by multiplication
   uint32_t block_size;
   uint16_t capacity;
   uint16_t carved;               // written by the owner, read by remote frees: atomic access
   uint8_t class_idx;             // HAK_SLAB_UNUSED_CLASS when the slab is free
   uint8_t index;                 // position in its segment
   uint8_t slab_shift;
-  uint8_t shared_line_pad[HAK_CACHE_LINE - 19];
+  uint8_t shared_line_pad[HAK_CACHE_LINE - 27];
 } hak_slab_t;
 
 HAK_STATIC_ASSERT(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is two cache lines");
@@ -105,8 +106,19 @@ void hak_slab_unload_free(hak_slab_t* slab);
 // Pushes p onto the remote list from a thread that does not own the slab.
 void hak_slab_free_remote(hak_slab_t* slab, void* p);
 
-// Nonzero if p is the start of a carved block of this slab.
-int hak_slab_is_block(const hak_slab_t* slab, const void* p);
+// offset * block_recip >> HAK_RECIP_SHIFT == offset / block_size exactly for offsets and block
+// sizes below 2^20 (the shift exceeds 20 + 20 bits), in a few cycles instead of a division.
+#define HAK_RECIP_SHIFT 40
+
+// Nonzero if p is the start of a carved block of this slab. Other threads call it on slabs they
+// do not own (remote free validation): every field it reads is stable or loaded atomically.
+HAK_INLINE int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
+  uintptr_t offset = (uintptr_t)p - (uintptr_t)hak_slab_start(slab);
+  if (offset >> slab->slab_shift || slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
+  uint64_t index = ((uint64_t)offset * slab->block_recip) >> HAK_RECIP_SHIFT;
+  uint16_t carved = __atomic_load_n(&slab->carved, __ATOMIC_RELAXED);
+  return index * slab->block_size == offset && index < carved;
+}
 
 // Nonzero if the header of slab `index` of `segment` is that of a slab serving some size class.
 int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index);

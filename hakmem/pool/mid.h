@@ -20,7 +20,7 @@ HAK_EXTERN_C_BEGIN
 HAK_INLINE void* hak_mid_alloc(size_t n) {
   hak_heap_t* heap = hak_tls.heap;
   if (HAK_LIKELY(heap != NULL)) {
-    unsigned cls = hak_size_class(n);
+    unsigned cls = hak_mid_class(n);
     hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
     hak_block_t* b = cache->head;
     if (HAK_LIKELY(b != NULL)) {
