@@ -18,7 +18,7 @@ HAK_EXTERN_C_BEGIN
   X(purge_delay_ms, "HAKMEM_PURGE_DELAY_MS", 250, 0, 3600000,                                    \
     "Milliseconds a free slab or cached segment stays committed before its pages are returned") \
   X(segment_cache, "HAKMEM_SEGMENT_CACHE", 8, 0, 1024,                                           \
-    "Empty 4 MiB segments kept mapped for reuse (their pages are purged after the delay)")      \
+    "Empty 4 MiB segments kept mapped past the purge delay (purged); more wait out the delay only")      \
   X(mid_cache_kb, "HAKMEM_MID_CACHE_KB", 1024, 0, 65536,                                       \
     "KiB of recently freed blocks each thread keeps per mid size class (1-64 KiB) for reuse")  \
   X(large_max_kb, "HAKMEM_LARGE_MAX_KB", 4096, 64, 16384,                                        \

@@ -128,22 +128,28 @@ void hak_segment_release(hak_segment_t* s) {
   s->heap = NULL;
   // Another thread's late free into an empty segment is invalid: the map says nobody owns it.
   hak_map_set(hak_segment_of(s), HAK_OWNER_NONE | s->kind);
+  // Every released segment waits out the purge delay in the cache, pages committed: a program
+  // that frees and refills hundreds of MiB reuses them instead of faulting in fresh ones. Past
+  // the delay the cache keeps HAKMEM_SEGMENT_CACHE of them (purged) and unmaps the rest.
   s->cached_at_ms = hak_os_now_ms();
   pthread_mutex_lock(&lists_lock);
-  int keep = cache_count < (size_t)hak_config.segment_cache;
-  if (keep) {
-    list_push(&cache, s);
-    cache_count++;
-  }
+  list_push(&cache, s);
+  cache_count++;
   pthread_mutex_unlock(&lists_lock);
-  if (!keep) unmap_segment(s);
 }
 
 void hak_segment_purge_cache(uint64_t now_ms, int force) {
   pthread_mutex_lock(&lists_lock);
-  for (hak_segment_t* s = cache; s != NULL; s = s->next) {
+  hak_segment_t* next;
+  for (hak_segment_t* s = cache; s != NULL; s = next) {
+    next = s->next;
     if (s->cached_at_ms == 0) continue;  // already purged
-    if (force || now_ms - s->cached_at_ms >= (uint64_t)hak_config.purge_delay_ms) {
+    if (!force && now_ms - s->cached_at_ms < (uint64_t)hak_config.purge_delay_ms) continue;
+    if (cache_count > (size_t)hak_config.segment_cache) {
+      list_remove(&cache, s);
+      cache_count--;
+      unmap_segment(s);
+    } else {
       purge_whole(s);
       s->cached_at_ms = 0;
     }

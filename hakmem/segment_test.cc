@@ -111,9 +111,11 @@ TEST(Segment, CacheKeepsReleasedSegmentsUpToItsCap) {
   }
   size_t mapped = Totals().mapped_segments;
   for (hak_segment_t* s : segments) hak_segment_release(s);
+  EXPECT_EQ(Totals().cached_segments, count) << "all wait out the purge delay mapped";
+  hak_segment_purge_cache(hak_os_now_ms() + (uint64_t)hak_config.purge_delay_ms, 0);
   EXPECT_EQ(Totals().cached_segments, (size_t)hak_config.segment_cache);
   EXPECT_EQ(Totals().mapped_segments, mapped - (count - hak_config.segment_cache))
-      << "segments beyond the cap are unmapped";
+      << "past the delay, segments beyond the cap are unmapped";
   // Reuse comes from the cache, as a segment of either kind.
   hak_segment_t* reused = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
   ASSERT_NE(reused, nullptr);
