@@ -13,6 +13,11 @@ time ran out with no crash, 1 on a crash, 2 on a usage error.
 """
 import argparse, glob, os, re, shutil, subprocess, sys, time
 
+# Per-driver libFuzzer flags, as in fuzz/BUILD: the config parser warns on stderr for every
+# invalid value (gigabytes an hour), so its stderr is closed.
+EXTRA_FLAGS = {"config": ["-close_fd_mask=2"]}
+LOG_TAIL_BYTES = 1 << 16  # the last status line is near the end of a log
+
 STATUS = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
 
 
@@ -57,7 +62,7 @@ class Driver:
                  "-artifact_prefix=" + self.artifacts, "-print_final_stats=1"]
         if self.dict:
             flags.append("-dict=" + self.dict)
-        return flags
+        return flags + EXTRA_FLAGS.get(self.name, [])
 
     def fuzz(self, seconds, jobs, log_dir):
         """Runs `jobs` processes on the shared corpus; returns the crash files (empty if none)."""
@@ -74,8 +79,9 @@ class Driver:
             log.close()
         self.seconds += (time.monotonic() - start) * jobs
         for j in range(jobs):
-            with open(os.path.join(log_dir, "%s.%d.log" % (self.name, j)), errors="replace") as f:
-                stats = STATUS.findall(f.read())
+            with open(os.path.join(log_dir, "%s.%d.log" % (self.name, j)), "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - LOG_TAIL_BYTES))
+                stats = STATUS.findall(f.read().decode(errors="replace"))
             if stats:
                 execs, cov, _, _, _ = stats[-1]
                 self.execs += int(execs)
