@@ -283,6 +283,24 @@ TEST(Hakmem, HugeCacheReusesFreedBlocksAndCallocStillZeroes) {
   EXPECT_EQ(stats.huge_blocks, 0u);
 }
 
+TEST(Hakmem, HugeBlocksEndOnATwoMiBBoundary) {
+  // The page before a huge block holds its header; the mapping ends on a 2 MiB boundary so that
+  // its last part can be a transparent huge page too (no tail of 4 KiB faults).
+  const size_t two_mib = 2u << 20;
+  for (size_t n : {(5u << 20) + 1, (9u << 20) - 4096, 12u << 20}) {
+    void* p = hak_malloc(n);
+    ASSERT_NE(p, nullptr);
+    size_t usable = hak_usable_size(p);
+    EXPECT_GE(usable, n);
+    EXPECT_LT(usable - n, two_mib);
+    EXPECT_EQ((usable + 4096) % two_mib, 0u) << n;
+    void* q = hak_realloc(p, n + two_mib);
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ((hak_usable_size(q) + 4096) % two_mib, 0u) << n;
+    hak_free(q);
+  }
+}
+
 TEST(HakmemDeathTest, HugeDoubleFreeIsDetected) {
   void* p = hak_malloc(8u << 20);
   EXPECT_DEATH(

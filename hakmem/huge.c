@@ -57,6 +57,17 @@ static huge_header_t* header_of(const void* p) {
 
 static size_t page_round(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1); }
 
+#define HUGE_PAGE_SIZE (2 * HAK_MiB)
+
+// Usable bytes of a block of at least `usable` bytes (a page multiple) that starts `prefix` bytes
+// into its mapping. From 2 MiB up, the mapping ends on a 2 MiB boundary: every 2 MiB of it can
+// then be one transparent huge page, where a partial last one would fault in 512 small pages
+// (page faults cost microseconds each on a VM; at most 2 MiB of address space is the price).
+static size_t mapped_usable(size_t usable, size_t prefix) {
+  if (usable < HUGE_PAGE_SIZE || usable > SIZE_MAX / 4) return usable;
+  return hak_align_up(prefix + usable, HUGE_PAGE_SIZE) - prefix;
+}
+
 // A cached block up to this size serves a request of `usable` bytes without resizing.
 static size_t reuse_limit(size_t usable) {
   return usable / 100 * (size_t)hak_config.huge_wmax_pct;
@@ -171,6 +182,7 @@ void* hak_huge_alloc(size_t size, size_t alignment, int zeroed) {
   // a segment, so no other block's start shares its 4 MiB map entry.
   size_t region_alignment = alignment > HAK_SEGMENT_SIZE ? alignment : HAK_SEGMENT_SIZE;
   if (usable < size || usable > SIZE_MAX / 2 || alignment > SIZE_MAX / 4) goto out_of_memory;
+  usable = mapped_usable(usable, alignment);
   uint8_t* base = hak_os_map_aligned_with_prefix(alignment, usable, region_alignment);
   if (base == NULL) goto out_of_memory;
   uint8_t* block = base + alignment;
@@ -181,7 +193,7 @@ void* hak_huge_alloc(size_t size, size_t alignment, int zeroed) {
   h->usable = usable;
   // The hint covers the whole mapping: on part of it, it would split the VMA in two, and mremap
   // (realloc) refuses a range that spans two VMAs.
-  if (usable >= 2 * HAK_MiB) hak_os_hint_huge_pages(base, h->map_size);
+  if (usable >= HUGE_PAGE_SIZE) hak_os_hint_huge_pages(base, h->map_size);
   hak_map_set(block, HAK_OWNER_NONE | HAK_KIND_HUGE);
   atomic_fetch_add_explicit(&live_blocks, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&live_bytes, usable, memory_order_relaxed);
@@ -226,8 +238,9 @@ void* hak_huge_realloc(void* p, size_t size) {
 // Resizes live block p to `usable` bytes (page multiple): in place, else moved without copying.
 static void* huge_resize(void* p, size_t usable) {
   huge_header_t* h = header_of(p);
-  if (usable == h->usable) return p;
   size_t prefix = (size_t)((uint8_t*)p - (uint8_t*)h->map_base);
+  usable = mapped_usable(usable, prefix);
+  if (usable == h->usable) return p;
   size_t old_usable = h->usable;
   // In place first: shrinking always works, growing when the pages after are free.
   if (hak_os.remap(h->map_base, h->map_size, prefix + usable, 0, NULL) != NULL) {
