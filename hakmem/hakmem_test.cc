@@ -236,6 +236,21 @@ TEST(HakmemDeathTest, InteriorPointerAborts) {
   hak_free(p);
 }
 
+TEST(HakmemDeathTest, MidBlockNeverCarvedAbortsWhenItLeavesTheCache) {
+  // A block-aligned pointer past the slab's carved blocks passes the mid free fast path (it has
+  // no slab header to look at) and is caught when the mid cache hands it back to its slab.
+  char* p = static_cast<char*>(hak_malloc(2048));
+  auto slab_start = reinterpret_cast<uintptr_t>(p) & ~((uintptr_t{1} << 20) - 1);
+  char* never_carved = reinterpret_cast<char*>(slab_start + 500 * 2048);  // of 511 per slab
+  EXPECT_DEATH(
+      {
+        hak_free(never_carved);
+        hak_trim();
+      },
+      "hakmem: free of an invalid pointer at 0x[0-9a-f]+: not the start of a block");
+  hak_free(p);
+}
+
 TEST(HakmemDeathTest, MidDoubleFreeIsDetectedAtOnce) {
   void* p = hak_malloc(5000);
   EXPECT_DEATH(

@@ -144,7 +144,7 @@ static void maybe_purge(hak_heap_t* heap) {
 static void slab_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
   if (hak_config.check_frees) hak_slab_check_empty(s);
   unsigned cls = s->class_idx;
-  s->class_idx = HAK_SLAB_UNUSED_CLASS;
+  hak_slab_mark_unused(s);
   hak_segment_slab_freed(seg, s->index, cls, now);
 }
 
@@ -301,10 +301,16 @@ static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
 // ---------------------------------------------------------------------------------------------
 // Mid caches
 
+static HAK_NORETURN HAK_COLD void invalid_free(const void* p, const char* detail) {
+  hak_fatal("free of an invalid pointer", p, detail);
+}
+
 // Unlike tiny frees, a mid free moves its slab off the full list at once: mid slabs hold few
 // blocks, and a full slab waiting for a sweep would make refill take fresh slabs instead.
 static void free_to_slab(hak_heap_t* heap, hak_block_t* b) {
   hak_slab_t* s = hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT);
+  // The mid free fast path could not see the carved count.
+  if (hak_config.check_frees && !hak_slab_is_block(s, b)) invalid_free(b, "not the start of a block");
   if (hak_slab_free_local(s, b)) {
     hak_heap_slab_emptied(s);
   } else if (s->list == HAK_SLAB_FULL) {
@@ -382,8 +388,14 @@ static void heap_reset(hak_heap_t* heap) {
   memset(heap->fresh_since_sweep, 0, sizeof heap->fresh_since_sweep);
   memset(heap->kept_empty, 0, sizeof heap->kept_empty);
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
-    size_t limit = (size_t)hak_config.mid_cache_kb * 1024 / hak_class_size(HAK_TINY_CLASSES + i);
-    heap->mid_cache[i] = (hak_mid_cache_t){.head = NULL, .count = 0, .limit = (uint32_t)limit};
+    size_t block_size = hak_class_size(HAK_TINY_CLASSES + i);
+    size_t limit = (size_t)hak_config.mid_cache_kb * 1024 / block_size;
+    heap->mid_cache[i] = (hak_mid_cache_t){
+        .limit = (uint32_t)limit,
+        .block_recip = (((uint64_t)1 << HAK_RECIP_SHIFT) + block_size - 1) / block_size,
+        .block_size = (uint32_t)block_size,
+        .blocks_end = (uint32_t)(hak_medium_slab_capacity(block_size) * block_size),
+    };
   }
   heap->segments[0] = heap->segments[1] = NULL;
   heap->slow_calls = 0;
@@ -412,7 +424,7 @@ static void repair_after_fork(hak_segment_t* seg, uint64_t now) {
   for (unsigned i = 0; i < seg->slab_count; i++) {
     hak_slab_t* s = hak_slab_at(seg, i);
     if ((seg->free_mask & ((uint64_t)1 << i)) || hak_slab_header_valid(seg, s, i)) continue;
-    s->class_idx = HAK_SLAB_UNUSED_CLASS;
+    hak_slab_mark_unused(s);
     hak_segment_slab_freed(seg, i, HAK_SLAB_UNUSED_CLASS, now);
   }
 }
@@ -534,11 +546,8 @@ void hak_heap_slab_emptied(hak_slab_t* s) {
   retire(heap, s);
 }
 
-static HAK_NORETURN HAK_COLD void invalid_free(const void* p, const char* detail) {
-  hak_fatal("free of an invalid pointer", p, detail);
-}
-
-void hak_heap_invalid_free(const void* p, const hak_slab_t* slab) {
+void hak_heap_invalid_free(const void* p) {
+  const hak_slab_t* slab = hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT);
   if (hak_slab_is_block(slab, p)) hak_fatal("double free detected", p, "the block was just freed");
   invalid_free(p, "not the start of a block");
 }

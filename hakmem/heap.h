@@ -37,7 +37,10 @@ typedef struct hak_slab_list_s {
 typedef struct hak_mid_cache_s {
   hak_block_t* head;
   uint32_t count;
-  uint32_t limit;  // from HAKMEM_MID_CACHE_KB and the class size
+  uint32_t limit;        // from HAKMEM_MID_CACHE_KB and the class size
+  uint64_t block_recip;  // of the class's block size (slab.h, HAK_RECIP_SHIFT)
+  uint32_t block_size;
+  uint32_t blocks_end;   // capacity * block_size of a MEDIUM slab: no block starts past it
 } hak_mid_cache_t;
 
 typedef struct hak_heap_s {
@@ -71,8 +74,9 @@ HAK_NOINLINE void* hak_heap_alloc_slow(size_t n);
 // Mid cache of `cls` is full: pushes p, keeps the newer half and frees the rest to their slabs.
 HAK_NOINLINE void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p);
 
-// Aborts with a message naming p: not a block start of `slab`, or freed twice.
-HAK_NORETURN HAK_COLD void hak_heap_invalid_free(const void* p, const hak_slab_t* slab);
+// Aborts with a message naming p, a pointer into a MEDIUM slab of this thread that is not a
+// block start, or a block freed twice.
+HAK_NORETURN HAK_COLD void hak_heap_invalid_free(const void* p);
 
 // A slab that the fast path emptied (used reached 0) on its owner thread.
 HAK_NOINLINE void hak_heap_slab_emptied(hak_slab_t* slab);

@@ -8,6 +8,7 @@
 #include "hakmem/os/os.h"
 
 uintptr_t hak_segment_map[HAK_MAP_ENTRIES];
+uint8_t hak_medium_class_map[HAK_MEDIUM_MAP_ENTRIES];
 
 // Guards `cache` and `abandoned`; never held while calling into the heap.
 static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;

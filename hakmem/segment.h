@@ -33,6 +33,7 @@ HAK_EXTERN_C_BEGIN
 #define HAK_SEGMENT_SIZE ((size_t)1 << HAK_SEGMENT_SHIFT)
 #define HAK_SMALL_SLAB_SHIFT 16
 #define HAK_MEDIUM_SLAB_SHIFT 20
+#define HAK_MEDIUM_SLAB_SIZE ((size_t)1 << HAK_MEDIUM_SLAB_SHIFT)
 #define HAK_MAX_SLABS (HAK_SEGMENT_SIZE >> HAK_SMALL_SLAB_SHIFT)
 
 #if defined(__aarch64__)
@@ -70,6 +71,24 @@ HAK_INLINE int hak_map_in_range(const void* p) {
 HAK_INLINE void hak_map_set(const void* region, uintptr_t word) {
   __atomic_store_n(&hak_segment_map[(uintptr_t)region >> HAK_SEGMENT_SHIFT],
                    word, __ATOMIC_RELEASE);
+}
+
+// One byte per 1 MiB of address space: the size class of the MEDIUM slab there while it serves
+// one, else 0 (a tiny class, never a MEDIUM slab's). The mid free fast path reads it instead of
+// the slab header: headers sit one per 1 MiB, each on its own page and at one offset modulo
+// 1 MiB, where this table keeps every slab of a heap within a few cache lines. Written by the
+// slab's owner (slab init and give-back), read racily like the segment map.
+#define HAK_MEDIUM_MAP_ENTRIES ((size_t)1 << (HAK_ADDRESS_BITS - HAK_MEDIUM_SLAB_SHIFT))
+extern uint8_t hak_medium_class_map[HAK_MEDIUM_MAP_ENTRIES];
+
+HAK_INLINE unsigned hak_medium_class_at(const void* p) {
+  return __atomic_load_n(&hak_medium_class_map[(uintptr_t)p >> HAK_MEDIUM_SLAB_SHIFT],
+                         __ATOMIC_RELAXED);
+}
+
+HAK_INLINE void hak_medium_class_set(const void* p, unsigned cls) {
+  __atomic_store_n(&hak_medium_class_map[(uintptr_t)p >> HAK_MEDIUM_SLAB_SHIFT], (uint8_t)cls,
+                   __ATOMIC_RELAXED);
 }
 
 struct hak_heap_s;

@@ -4,9 +4,15 @@
 
 #include "hakmem/size_class.h"
 
+// Every MEDIUM slab leaves room for a segment header, not only slab 0: their capacity is then
+// a function of the class alone, which the mid free fast path checks against (hak_mid_cache_t).
 static size_t usable_bytes(unsigned index, size_t slab_size) {
-  size_t header = sizeof(hak_slab_t) + (index == 0 ? HAK_SEGMENT_HEADER_SIZE : 0);
-  return slab_size - header;
+  int segment_header = index == 0 || slab_size == HAK_MEDIUM_SLAB_SIZE;
+  return slab_size - sizeof(hak_slab_t) - (segment_header ? HAK_SEGMENT_HEADER_SIZE : 0);
+}
+
+size_t hak_medium_slab_capacity(size_t block_size) {
+  return usable_bytes(1, HAK_MEDIUM_SLAB_SIZE) / block_size;
 }
 
 int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index) {
@@ -29,6 +35,7 @@ hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, 
   slab->class_idx = (uint8_t)cls;
   slab->index = (uint8_t)index;
   slab->slab_shift = segment->slab_shift;
+  if (slab->slab_shift == HAK_MEDIUM_SLAB_SHIFT) hak_medium_class_set(slab, cls);
   HAK_POISON(hak_slab_start(slab), usable_bytes(index, slab_size));
   return slab;
 }
@@ -115,4 +122,9 @@ void hak_slab_check_empty(const hak_slab_t* slab) {
   }
   HAK_CHECK(n == slab->carved, "double free detected", slab->local_free,
             "a block was freed twice");
+}
+
+void hak_slab_mark_unused(hak_slab_t* slab) {
+  slab->class_idx = HAK_SLAB_UNUSED_CLASS;
+  if (slab->slab_shift == HAK_MEDIUM_SLAB_SHIFT) hak_medium_class_set(slab, 0);
 }

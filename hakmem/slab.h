@@ -89,6 +89,10 @@ HAK_INLINE int hak_slab_free_local(hak_slab_t* slab, void* p) {
 
 // Sets up slab `index` of `segment` for blocks of `block_size` (class `cls`); carves nothing.
 hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, size_t block_size);
+// The slab no longer serves a class (it goes back to its segment).
+void hak_slab_mark_unused(hak_slab_t* slab);
+// Blocks of `block_size` bytes that fit in any MEDIUM slab.
+size_t hak_medium_slab_capacity(size_t block_size);
 
 // Cuts up to `max_blocks` fresh blocks into `free` (which must be empty); returns how many.
 unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks);

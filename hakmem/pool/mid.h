@@ -39,19 +39,26 @@ HAK_INLINE void* hak_mid_alloc(size_t n) {
 }
 
 // Frees p if it lies in a MEDIUM segment owned by this thread (map_word == hak_map_word(p)),
-// into the class's mid cache; returns 0 (nothing done) otherwise.
+// into the class's mid cache; returns 0 (nothing done) otherwise. Touches no slab header: the
+// class comes from the medium class map, the block-start check from the class's geometry in
+// the cache (a multiplication, no division). The same block freed twice in a row is the common
+// double free and is caught here; blocks past the slab's carved end are caught when the cache
+// hands them back to their slab.
 HAK_INLINE int hak_mid_free_local(void* p, uintptr_t map_word) {
   if (map_word != (hak_thread_id() | HAK_KIND_MEDIUM)) return 0;
-  hak_slab_t* s = hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT);
+  // A slab serving no class reads 0, whose index wraps past the table.
+  unsigned index = hak_medium_class_at(p) - HAK_TINY_CLASSES;
+  if (HAK_UNLIKELY(index >= HAK_MID_CLASSES)) hak_heap_invalid_free(p);
   hak_heap_t* heap = hak_tls.heap;  // set: this thread owns p's segment
-  hak_mid_cache_t* cache = &heap->mid_cache[s->class_idx - HAK_TINY_CLASSES];
-  // A block's start is cheap to check here (one division; mid frees are rarer than tiny ones),
-  // and the same block freed twice in a row is the common double free.
-  if (HAK_UNLIKELY(!hak_slab_is_block(s, p) || cache->head == (hak_block_t*)p)) {
-    hak_heap_invalid_free(p, s);
+  hak_mid_cache_t* cache = &heap->mid_cache[index];
+  uint64_t offset = (uintptr_t)p & (HAK_MEDIUM_SLAB_SIZE - 1);
+  uint64_t block = (offset * cache->block_recip) >> HAK_RECIP_SHIFT;
+  if (HAK_UNLIKELY(block * cache->block_size != offset || offset >= cache->blocks_end ||
+                   cache->head == (hak_block_t*)p)) {
+    hak_heap_invalid_free(p);
   }
   if (HAK_UNLIKELY(cache->count >= cache->limit)) {
-    hak_heap_mid_cache_overflow(heap, s->class_idx, p);
+    hak_heap_mid_cache_overflow(heap, index + HAK_TINY_CLASSES, p);
     return 1;
   }
   hak_block_t* b = (hak_block_t*)p;
