@@ -12,15 +12,9 @@
 #include "hakmem/pool/mid.h"
 #include "hakmem/segment.h"
 
-// Out of line, so that the mid path above needs no stack frame.
-static HAK_NOINLINE void* alloc_beyond_mid(size_t n) {
+void* hak_alloc_beyond_mid(size_t n) {
   if (n <= hak_large_max()) return hak_large_alloc(n, 0);
   return hak_huge_alloc(n, HAK_PAGE_SIZE, 0);
-}
-
-void* hak_alloc_beyond_tiny(size_t n) {
-  if (HAK_LIKELY(n <= HAK_MID_MAX)) return hak_mid_alloc(n);
-  return alloc_beyond_mid(n);
 }
 
 static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op) {
@@ -28,7 +22,6 @@ static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op)
 }
 
 void hak_free_slow(void* p, uintptr_t map_word) {
-  if (hak_mid_free_local(p, map_word)) return;
   if (p == NULL) return;
   if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free of an invalid pointer");
   uintptr_t kind = map_word & HAK_KIND_MASK;

@@ -1,8 +1,8 @@
 // alloc: the entry points shared by the public hak_* API and the malloc shim, as inline functions
 // so that malloc and free carry the fast path without an extra call.
 //
-// Owns: routing by size (tiny ≤ 1 KiB, medium ≤ 64 KiB, huge above) and by map word on free.
-// May use: tiny, heap, huge. The slow halves live in alloc.c.
+// Owns: routing by size (tiny ≤ 1 KiB, mid ≤ 64 KiB, large and huge above) and by map word on
+// free. May use: tiny, pool/mid, heap. The slow halves live in alloc.c.
 #ifndef HAKMEM_ALLOC_H
 #define HAKMEM_ALLOC_H
 
@@ -13,11 +13,13 @@
 #include "hakmem/segment.h"
 #include "hakmem/slab.h"
 #include "hakmem/size_class.h"
+#include "hakmem/pool/mid.h"
 #include "hakmem/tiny/tiny.h"
 
 HAK_EXTERN_C_BEGIN
 
-HAK_NOINLINE void* hak_alloc_beyond_tiny(size_t n);
+// Out of line, so that malloc's tiny and mid paths need no stack frame.
+HAK_NOINLINE void* hak_alloc_beyond_mid(size_t n);
 HAK_NOINLINE void hak_free_slow(void* p, uintptr_t map_word);
 
 // ASan builds: a slab block the program holds is addressable from its start to the requested
@@ -56,7 +58,8 @@ HAK_INLINE void* hak_alloc_inline(size_t n) {
   if (HAK_LIKELY(n <= HAK_TINY_MAX)) {
     return hak_asan_mark_allocated(hak_debug_note_alloc(hak_tiny_alloc(n), n), n);
   }
-  return hak_asan_mark_allocated(hak_debug_note_alloc(hak_alloc_beyond_tiny(n), n), n);
+  void* p = HAK_LIKELY(n <= HAK_MID_MAX) ? hak_mid_alloc(n) : hak_alloc_beyond_mid(n);
+  return hak_asan_mark_allocated(hak_debug_note_alloc(p, n), n);
 }
 
 HAK_INLINE void hak_free_inline(void* p) {
@@ -64,6 +67,7 @@ HAK_INLINE void hak_free_inline(void* p) {
   hak_asan_mark_freed(p);
   uintptr_t word;
   if (HAK_LIKELY(hak_tiny_free(p, &word))) return;
+  if (hak_mid_free_local(p, word)) return;
   hak_free_slow(p, word);
 }
 

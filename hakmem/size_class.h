@@ -23,17 +23,20 @@ HAK_EXTERN_C_BEGIN
 // Requests up to HAK_TINY_MAX are looked up by (n + 7) / 8.
 #define HAK_TINY_INDEXES (HAK_TINY_MAX / 8 + 1)
 
+// Requests above HAK_TINY_MAX are looked up by (n - 1) >> HAK_MID_INDEX_SHIFT.
+#define HAK_MID_INDEX_SHIFT 7
+#define HAK_MID_INDEXES (HAK_MID_MAX >> HAK_MID_INDEX_SHIFT)
+
 extern const uint32_t hak_class_block_size[HAK_CLASS_COUNT];
 extern const uint8_t hak_tiny_class_of_index[HAK_TINY_INDEXES];
+extern const uint8_t hak_mid_class_of_index[HAK_MID_INDEXES];
 
 HAK_INLINE size_t hak_tiny_index(size_t n) { return (n + 7) >> 3; }
 
-// REQUIRES: HAK_TINY_MAX < n <= HAK_MID_MAX.
+// REQUIRES: HAK_TINY_MAX < n <= HAK_MID_MAX. A table lookup: three instructions where the
+// arithmetic on the leading-zero count took nine.
 HAK_INLINE unsigned hak_mid_class(size_t n) {
-  size_t m = n - 1;
-  unsigned log2 = 63u - (unsigned)__builtin_clzll(m);  // 10..15
-  unsigned step_in_doubling = (unsigned)(m >> (log2 - 3)) - 8;  // 0..7
-  return HAK_TINY_CLASSES + (log2 - 10) * 8 + step_in_doubling;
+  return hak_mid_class_of_index[(n - 1) >> HAK_MID_INDEX_SHIFT];
 }
 
 // REQUIRES: n <= HAK_MID_MAX.
