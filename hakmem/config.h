@@ -21,6 +21,10 @@ HAK_EXTERN_C_BEGIN
     "Empty 4 MiB segments kept mapped past the purge delay (purged); more wait out the delay only")      \
   X(mid_cache_kb, "HAKMEM_MID_CACHE_KB", 1024, 0, 65536,                                       \
     "KiB of recently freed blocks each thread keeps per mid size class (1-64 KiB) for reuse")  \
+  X(mid_wmax_pct, "HAKMEM_MID_WMAX_PCT", 100, 100, 200,                                         \
+    "A 1-64 KiB request whose class has nothing cached may take a cached block up to this % of it") \
+  X(large_wmax_pct, "HAKMEM_LARGE_WMAX_PCT", 100, 100, 400,                                     \
+    "A free span up to this % of a large request is taken whole instead of split")             \
   X(large_max_kb, "HAKMEM_LARGE_MAX_KB", 4096, 64, 16384,                                        \
     "Blocks above 64 KiB up to this many KiB are page spans of shared arenas (reused, merged)")  \
   X(huge_cache_mb, "HAKMEM_HUGE_CACHE_MB", 64, 0, 1048576,                                      \

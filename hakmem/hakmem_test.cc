@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "hakmem/base.h"
+#include "hakmem/config.h"
 
 namespace {
 
@@ -234,6 +235,35 @@ TEST(HakmemDeathTest, InteriorPointerAborts) {
   char* p = static_cast<char*>(hak_malloc(5000));
   EXPECT_DEATH(hak_free(p + 8), "hakmem: free of an invalid pointer");
   hak_free(p);
+}
+
+// A thread of its own has a heap of its own: empty mid caches and no current slabs.
+void InFreshThread(void (*body)()) { std::thread(body).join(); }
+
+TEST(Hakmem, MidWmaxLetsARequestTakeALargerCachedBlock) {
+  const int64_t saved = hak_config.mid_wmax_pct;
+  hak_config.mid_wmax_pct = 125;
+  InFreshThread([] {
+    void* cached = hak_malloc(22000);  // class 22528, one above 20000's class of 20480
+    hak_free(cached);
+    void* p = hak_malloc(20000);
+    EXPECT_EQ(p, cached) << "22528 is within 125% of 20000";
+    EXPECT_EQ(hak_usable_size(p), 22528u);
+    hak_free(p);
+    void* far = hak_malloc(17000);  // class 18432: 22528 is 132% of 17000
+    EXPECT_NE(far, p);
+    hak_free(far);
+  });
+  hak_config.mid_wmax_pct = 100;
+  InFreshThread([] {
+    void* cached = hak_malloc(22000);
+    hak_free(cached);
+    void* p = hak_malloc(20000);
+    EXPECT_NE(p, cached) << "no rounding at 100%";
+    EXPECT_EQ(hak_usable_size(p), 20480u);
+    hak_free(p);
+  });
+  hak_config.mid_wmax_pct = saved;
 }
 
 TEST(HakmemDeathTest, MidBlockNeverCarvedAbortsWhenItLeavesTheCache) {

@@ -342,6 +342,22 @@ void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   }
 }
 
+// W_MAX rounding: a block cached for a larger class, at most HAKMEM_MID_WMAX_PCT of n, rather
+// than refilling class `cls` from its slabs (which may carve fresh memory). NULL if none.
+static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
+  for (unsigned c = cls + 1; c < HAK_CLASS_COUNT; c++) {
+    if ((uint64_t)hak_class_size(c) * 100 > (uint64_t)n * (uint64_t)hak_config.mid_wmax_pct) break;
+    hak_mid_cache_t* cache = &heap->mid_cache[c - HAK_TINY_CLASSES];
+    hak_block_t* b = cache->head;
+    if (b) {
+      cache->head = b->next;
+      cache->count--;
+      return b;
+    }
+  }
+  return NULL;
+}
+
 // Frees every cached mid block to its slab. With `retire_emptied` 0 (thread exit, fork child:
 // the heap is being abandoned), emptied slabs are left for the caller's walk over all slabs.
 static void mid_cache_flush_all(hak_heap_t* heap, int retire_emptied) {
@@ -518,6 +534,10 @@ void* hak_heap_alloc_slow(size_t n) {
   unsigned cls = hak_size_class(n);
   hak_slab_t* s = heap->current[cls];
   if (s->free == NULL) {
+    if (cls >= HAK_TINY_CLASSES) {
+      void* rounded = take_cached_larger(heap, cls, n);
+      if (rounded) return rounded;
+    }
     s = refill(heap, cls);
     if (s == NULL) goto out_of_memory;
     if (++heap->slow_calls % PURGE_CHECK_EVERY == 0) maybe_purge(heap);

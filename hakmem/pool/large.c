@@ -222,6 +222,9 @@ static void* carve_locked(uint32_t pages, int* dirty) {
   }
   uint32_t entry = a->span[first];
   uint32_t have = entry & SPAN_PAGES;
+  // W_MAX rounding: a span a little larger than the request is taken whole, so that the few
+  // pages left over do not stay behind as a splinter no later request fits.
+  if ((uint64_t)have * 100 <= (uint64_t)pages * (uint64_t)hak_config.large_wmax_pct) pages = have;
   if (have > pages) {
     bin_insert(a, first + pages, have - pages, entry & SPAN_DIRTY, a->freed_at[first]);
   }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "hakmem/config.h"
 #include "hakmem/hakmem.h"
 
 namespace {
@@ -37,6 +38,23 @@ TEST(Large, FreedSpanIsReusedAsIs) {
   char* b = Alloc(200 * kKiB);
   EXPECT_EQ(DirtyBytes(), dirty - 200 * kKiB);  // committed pages again: no fresh faults
   hak_free(b);
+}
+
+TEST(Large, WmaxTakesASlightlyLargerSpanWhole) {
+  const int64_t saved = hak_config.large_wmax_pct;
+  for (int64_t wmax : {100, 125}) {
+    hak_config.large_wmax_pct = wmax;
+    char* a = Alloc(200 * kKiB);
+    char* guard = Alloc(100 * kKiB);  // a's span stays 200 KiB when freed
+    ASSERT_EQ(guard, a + 200 * kKiB);
+    hak_free(a);
+    char* b = Alloc(180 * kKiB);
+    EXPECT_EQ(b, a);
+    EXPECT_EQ(hak_usable_size(b), (wmax == 100 ? 180 : 200) * kKiB) << wmax;
+    hak_free(b);
+    hak_free(guard);
+  }
+  hak_config.large_wmax_pct = saved;
 }
 
 TEST(Large, FreeNeighboursMerge) {
