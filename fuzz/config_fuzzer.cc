@@ -10,9 +10,10 @@
 //     is the value of the next field in HAK_CONFIG_FIELDS order (cycling). As with environ, the
 //     first definition of a name wins. Then hak_config_init runs with a getenv that sees only
 //     these variables.
-// Checks: getenv is asked for each HAK_CONFIG_FIELDS name exactly once and for nothing else;
-// every field ends in [min, max], equal to the reference parse of its value or, where that
-// rejects the value (or it is unset), to the default; hak_config_parse_int agrees with the
+// Checks: getenv is asked for HAKMEM_PROFILE and each HAK_CONFIG_FIELDS name exactly once and
+// for nothing else; every field ends in [min, max], equal to the reference parse of its value
+// or, where that rejects the value (or it is unset), to the default of the profile named by
+// HAKMEM_PROFILE (none if that is unset or unknown); hak_config_parse_int agrees with the
 // reference on every value, with each field's bounds and with the whole int64 range.
 //
 // Reference grammar: an optional '-', one or more decimal digits, nothing else (no sign '+', no
@@ -148,24 +149,36 @@ void FuzzConfigInit(hakfuzz::Input& in) {
   g_env = nullptr;
   g_queries = nullptr;
 
-  if (queries.size() != kFieldCount) {
-    hakfuzz::Fail("config: getenv called %zu times for %zu fields", queries.size(), kFieldCount);
+  if (queries.size() != kFieldCount + 1) {
+    hakfuzz::Fail("config: getenv called %zu times for %zu fields and the profile",
+                  queries.size(), kFieldCount);
   }
-  for (size_t i = 0; i < kFieldCount; i++) {
+  std::vector<std::string> names = {HAK_PROFILE_ENV};
+  for (const Field& f : kFields) names.push_back(f.env);
+  for (const std::string& name : names) {
     size_t count = 0;
-    for (const std::string& q : queries) count += q == kFields[i].env;
-    if (count != 1) hakfuzz::Fail("config: getenv(%s) called %zu times", kFields[i].env, count);
+    for (const std::string& q : queries) count += q == name;
+    if (count != 1) hakfuzz::Fail("config: getenv(%s) called %zu times", name.c_str(), count);
+  }
+  auto value_of = [&](const char* name) -> const char* {
+    for (const auto& var : env) {
+      if (var.first == name) return var.second.c_str();
+    }
+    return nullptr;
+  };
+  int profile = hak_config_profile_parse(value_of(HAK_PROFILE_ENV));
+  if (profile < 0) profile = HAK_PROFILE_NONE;
+  if (hak_config.profile != profile) {
+    hakfuzz::Fail("config: profile %d, expected %d", hak_config.profile, profile);
   }
   for (const Field& f : kFields) {
-    const char* value = nullptr;
-    for (const auto& var : env) {
-      if (var.first == f.env) {
-        value = var.second.c_str();
-        break;
-      }
-    }
-    int64_t expected = f.def;
-    if (value != nullptr && !ReferenceParse(value, f.lo, f.hi, &expected)) expected = f.def;
+    const char* value = value_of(f.env);
+    const hak_config_var_t* var = hak_config_find(f.env, nullptr);
+    if (var == nullptr) hakfuzz::Fail("config: %s missing from hak_config_vars", f.env);
+    int64_t def = hak_config_profile_default(profile, var);
+    if (def < f.lo || def > f.hi) hakfuzz::Fail("config: %s profile default out of range", f.env);
+    int64_t expected = def;
+    if (value != nullptr && !ReferenceParse(value, f.lo, f.hi, &expected)) expected = def;
     int64_t got = hak_config.*f.member;
     if (got < f.lo || got > f.hi) {
       hakfuzz::Fail("config: %s=\"%s\" gave %lld, outside [%lld, %lld]", f.env,

@@ -221,6 +221,8 @@ def config_seeds():
         b"HAKMEM_HUGE_WMAX_PCT=99",
         b"HAKMEM_CHECK_FREES=9223372036854775808",
     ])
+    seeds["seed_env_profile"] = b"\x01" + b"\n".join([
+        b"HAKMEM_PROFILE=low-memory", b"HAKMEM_PURGE_DELAY_MS=7", b"HAKMEM_SEGMENT_CACHE=x"])
     seeds["seed_env_bare_values"] = b"\x02" + b"\n".join(
         [b"250", b"8", b"+1", b" 5", b"400", b"1", b"0x10"])
     seeds["seed_env_duplicates"] = b"\x03" + b"\n".join([

@@ -2,9 +2,13 @@
 
 #include <limits.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hakmem/base.h"
+
+extern char** environ;
 
 hak_config_t hak_config = {
 #define HAK_CONFIG_DEFAULT(field, env, def, lo, hi, doc) .field = (def),
@@ -32,18 +36,149 @@ int hak_config_parse_int(const char* text, int64_t lo, int64_t hi, int64_t* out)
   return 1;
 }
 
-void hak_config_init(const char* (*getenv_fn)(const char* name)) {
-#define HAK_CONFIG_READ(field, env, def, lo, hi, doc)                                         \
-  do {                                                                                        \
-    const char* text = getenv_fn(env);                                                        \
-    hak_config.field = (def);                                                                 \
-    if (text != NULL && !hak_config_parse_int(text, (lo), (hi), &hak_config.field)) {         \
-      hak_warn("hakmem: invalid %s=\"%s\" (expected an integer in [%lld, %lld]); using %lld", \
-               env, text, (long long)(lo), (long long)(hi), (long long)(def));                \
-    }                                                                                         \
-  } while (0);
-  HAK_CONFIG_FIELDS(HAK_CONFIG_READ)
-#undef HAK_CONFIG_READ
+const hak_config_var_t hak_config_vars[] = {
+#define HAK_CONFIG_VAR(field, env, def, lo, hi, doc) \
+  {env, (def), (lo), (hi), doc, offsetof(hak_config_t, field)},
+    HAK_CONFIG_FIELDS(HAK_CONFIG_VAR)
+#undef HAK_CONFIG_VAR
+};
+const size_t hak_config_var_count = sizeof hak_config_vars / sizeof hak_config_vars[0];
+
+static int64_t* field_of(const hak_config_var_t* var) {
+  return (int64_t*)((char*)&hak_config + var->offset);
+}
+
+// Profiles: the defaults each one changes. Everything else keeps the table's default.
+typedef struct profile_default_s {
+  int profile;
+  const char* name;
+  int64_t value;
+} profile_default_t;
+
+static const char* const profile_names[HAK_PROFILE_COUNT] = {
+    "default", "throughput", "low-memory", "low-latency", "debug",
+};
+
+static const profile_default_t profile_defaults[] = {
+    // Keep memory longer and cache more: fewer page faults and syscalls, more RSS.
+    {HAK_PROFILE_THROUGHPUT, "HAKMEM_PURGE_DELAY_MS", 1000},
+    {HAK_PROFILE_THROUGHPUT, "HAKMEM_SEGMENT_CACHE", 32},
+    {HAK_PROFILE_THROUGHPUT, "HAKMEM_MID_CACHE_KB", 2048},
+    {HAK_PROFILE_THROUGHPUT, "HAKMEM_HUGE_CACHE_MB", 256},
+    // Give memory back quickly and cache little.
+    {HAK_PROFILE_LOW_MEMORY, "HAKMEM_PURGE_DELAY_MS", 20},
+    {HAK_PROFILE_LOW_MEMORY, "HAKMEM_SEGMENT_CACHE", 0},
+    {HAK_PROFILE_LOW_MEMORY, "HAKMEM_MID_CACHE_KB", 128},
+    {HAK_PROFILE_LOW_MEMORY, "HAKMEM_HUGE_CACHE_MB", 8},
+    // Few syscalls on allocation paths: purge late, keep segments and huge blocks mapped.
+    {HAK_PROFILE_LOW_LATENCY, "HAKMEM_PURGE_DELAY_MS", 5000},
+    {HAK_PROFILE_LOW_LATENCY, "HAKMEM_SEGMENT_CACHE", 64},
+    {HAK_PROFILE_LOW_LATENCY, "HAKMEM_HUGE_CACHE_MB", 512},
+    // Every check and report on.
+    {HAK_PROFILE_DEBUG, "HAKMEM_CHECK_FREES", 1},
+    {HAK_PROFILE_DEBUG, "HAKMEM_STATS", 1},
+    {HAK_PROFILE_DEBUG, "HAKMEM_CRASH_HANDLER", 1},
+};
+
+int hak_config_profile_parse(const char* text) {
+  if (text == NULL) return -1;
+  for (int p = 1; p < HAK_PROFILE_COUNT; p++) {
+    if (strcmp(text, profile_names[p]) == 0) return p;
+  }
+  return -1;
+}
+
+const char* hak_config_profile_name(int profile) {
+  return profile >= 0 && profile < HAK_PROFILE_COUNT ? profile_names[profile] : "?";
+}
+
+int64_t hak_config_profile_default(int profile, const hak_config_var_t* var) {
+  for (size_t i = 0; i < sizeof profile_defaults / sizeof profile_defaults[0]; i++) {
+    const profile_default_t* d = &profile_defaults[i];
+    if (d->profile == profile && strcmp(d->name, var->name) == 0) return d->value;
+  }
+  return var->def;
+}
+
+int hak_config_init(const char* (*getenv_fn)(const char* name)) {
+  int invalid = 0;
+  const char* profile_text = getenv_fn(HAK_PROFILE_ENV);
+  int profile = profile_text == NULL ? HAK_PROFILE_NONE : hak_config_profile_parse(profile_text);
+  if (profile < 0) {
+    hak_warn("hakmem: invalid %s=\"%.80s\" (expected throughput, low-memory, low-latency or "
+             "debug); using none",
+             HAK_PROFILE_ENV, profile_text);
+    profile = HAK_PROFILE_NONE;
+    invalid++;
+  }
+  hak_config.profile = profile;
+  for (size_t i = 0; i < hak_config_var_count; i++) {
+    const hak_config_var_t* var = &hak_config_vars[i];
+    int64_t def = hak_config_profile_default(profile, var);
+    const char* text = getenv_fn(var->name);
+    *field_of(var) = def;
+    if (text != NULL && !hak_config_parse_int(text, var->min, var->max, field_of(var))) {
+      hak_warn("hakmem: invalid %s=\"%.80s\" (expected an integer in [%lld, %lld]); using %lld",
+               var->name, text, (long long)var->min, (long long)var->max, (long long)def);
+      invalid++;
+    }
+  }
+  return invalid;
+}
+
+// Edit distance of two short names (longer ones are cut at 63 characters).
+static unsigned edit_distance(const char* a, const char* b) {
+  enum { MAX = 64 };
+  unsigned row[MAX];
+  size_t la = strnlen(a, MAX - 1), lb = strnlen(b, MAX - 1);
+  for (size_t j = 0; j <= lb; j++) row[j] = (unsigned)j;
+  for (size_t i = 1; i <= la; i++) {
+    unsigned diagonal = row[0];
+    row[0] = (unsigned)i;
+    for (size_t j = 1; j <= lb; j++) {
+      unsigned above = row[j];
+      unsigned best = diagonal + (a[i - 1] != b[j - 1]);
+      if (above + 1 < best) best = above + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diagonal = above;
+    }
+  }
+  return row[lb];
+}
+
+const hak_config_var_t* hak_config_find(const char* name, const char** closest) {
+  unsigned best = UINT32_MAX;
+  for (size_t i = 0; i < hak_config_var_count; i++) {
+    const hak_config_var_t* var = &hak_config_vars[i];
+    if (strcmp(var->name, name) == 0) return var;
+    unsigned d = edit_distance(name, var->name);
+    if (closest != NULL && d < best) {
+      best = d;
+      *closest = var->name;
+    }
+  }
+  if (closest != NULL && edit_distance(name, HAK_PROFILE_ENV) < best) *closest = HAK_PROFILE_ENV;
+  return NULL;
+}
+
+int hak_config_warn_unknown(const char* const* entries) {
+  static const char prefix[] = "HAKMEM_";
+  int unknown = 0;
+  for (; entries != NULL && *entries != NULL; entries++) {
+    const char* entry = *entries;
+    if (strncmp(entry, prefix, sizeof prefix - 1) != 0) continue;
+    char name[64];
+    size_t len = strcspn(entry, "=");
+    if (len >= sizeof name) len = sizeof name - 1;
+    memcpy(name, entry, len);
+    name[len] = '\0';
+    const char* closest = NULL;
+    if (strcmp(name, HAK_PROFILE_ENV) == 0 || hak_config_find(name, &closest) != NULL) continue;
+    hak_warn("hakmem: unknown variable %s ignored (did you mean %s?)", name, closest);
+    unknown++;
+  }
+  return unknown;
 }
 
 static const char* plain_getenv(const char* name) { return getenv(name); }
@@ -59,5 +194,6 @@ void hak_config_init_once(void) {
     return;
   }
   hak_config_init(plain_getenv);
+  hak_config_warn_unknown((const char* const*)environ);
   __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
 }

@@ -1,13 +1,20 @@
 // config: every HAKMEM_* environment variable, read once at init into a plain struct.
 //
-// Owns: hak_config. May use: base. Read by every box after hak_config_init(); never written
-// after init, so readers need no synchronisation. getenv is called only from hak_config_init.
+// Owns: hak_config, the table of variables and the profiles. May use: base. Read by every box
+// after hak_config_init(); never written after init, so readers need no synchronisation.
+// getenv is called only from hak_config_init; environ is read only by hak_config_init_once.
 //
-// Each row: X(field, ENV_NAME, default, min, max, one-line doc). Invalid values print one warning
-// naming the variable, the bad value and the default used; they never abort.
+// Each row: X(field, ENV_NAME, default, min, max, one-line doc). The same table drives parsing,
+// validation, `hakmem_config list|explain|validate` and the generated docs/ENV.md. Invalid values
+// print one warning naming the variable, the bad value and the value used; unknown HAKMEM_* names
+// print one warning naming the closest known one. Nothing here ever aborts.
+//
+// HAKMEM_PROFILE (throughput, low-memory, low-latency, debug) replaces some defaults with a
+// coherent set; a variable set explicitly wins over its profile.
 #ifndef HAKMEM_CONFIG_H
 #define HAKMEM_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hakmem/base.h"
@@ -32,22 +39,67 @@ HAK_EXTERN_C_BEGIN
   X(huge_wmax_pct, "HAKMEM_HUGE_WMAX_PCT", 125, 100, 400,                                       \
     "A cached block up to this percentage of the request is reused as is, not resized")        \
   X(check_frees, "HAKMEM_CHECK_FREES", 1, 0, 1,                                                  \
-    "Validate pointers on the slow free paths (invalid, foreign and double frees abort)")
+    "Validate pointers on the slow free paths (invalid, foreign and double frees abort)")      \
+  X(stats, "HAKMEM_STATS", 0, 0, 1,                                                              \
+    "Print a report of the allocator's counters on stderr at exit")                             \
+  X(crash_handler, "HAKMEM_CRASH_HANDLER", 1, 0, 1,                                              \
+    "On SIGSEGV, SIGBUS or SIGABRT print one line saying whether the address is hakmem memory")
 
 typedef struct hak_config_s {
 #define HAK_CONFIG_FIELD(field, env, def, lo, hi, doc) int64_t field;
   HAK_CONFIG_FIELDS(HAK_CONFIG_FIELD)
 #undef HAK_CONFIG_FIELD
+  int profile;  // hak_profile_t
 } hak_config_t;
 
 extern hak_config_t hak_config;
 
-// Parses the process environment into hak_config the first time any thread calls it; later calls
-// cost one load. Every path that reads hak_config before a thread heap exists calls it first.
+typedef enum {
+  HAK_PROFILE_NONE = 0,  // the table's defaults
+  HAK_PROFILE_THROUGHPUT,
+  HAK_PROFILE_LOW_MEMORY,
+  HAK_PROFILE_LOW_LATENCY,
+  HAK_PROFILE_DEBUG,
+  HAK_PROFILE_COUNT,
+} hak_profile_t;
+
+#define HAK_PROFILE_ENV "HAKMEM_PROFILE"
+
+// One variable of the table, for tools and tests.
+typedef struct hak_config_var_s {
+  const char* name;
+  int64_t def;
+  int64_t min;
+  int64_t max;
+  const char* doc;
+  size_t offset;  // of its field in hak_config_t
+} hak_config_var_t;
+
+extern const hak_config_var_t hak_config_vars[];
+extern const size_t hak_config_var_count;
+
+// Parses the process environment into hak_config the first time any thread calls it, and warns
+// about unknown HAKMEM_* names; later calls cost one load. Every path that reads hak_config
+// before a thread heap exists calls it first.
 void hak_config_init_once(void);
 
-// Parses the environment into hak_config; `getenv_fn` is injectable for tests.
-void hak_config_init(const char* (*getenv_fn)(const char* name));
+// Parses the environment into hak_config; `getenv_fn` is injectable for tests and tools.
+// Returns the number of invalid values (each warned about and replaced by its default).
+int hak_config_init(const char* (*getenv_fn)(const char* name));
+
+// Warns about every entry of a NULL-terminated environ-style array ("NAME=VALUE") whose name
+// starts with HAKMEM_ and is no variable of the table; returns how many there were.
+int hak_config_warn_unknown(const char* const* entries);
+
+// The variable named `name`, or NULL. If none, *closest (when not NULL) is the nearest name by
+// edit distance.
+const hak_config_var_t* hak_config_find(const char* name, const char** closest);
+
+// A profile by its name (throughput, low-memory, low-latency, debug); -1 if there is none.
+int hak_config_profile_parse(const char* text);
+const char* hak_config_profile_name(int profile);
+// The default of `var` under `profile` (its table default where the profile leaves it alone).
+int64_t hak_config_profile_default(int profile, const hak_config_var_t* var);
 
 // Parses one value; returns 1 and sets *out if `text` is a valid integer in [lo, hi].
 int hak_config_parse_int(const char* text, int64_t lo, int64_t hi, int64_t* out);
