@@ -147,18 +147,27 @@ static unsigned edit_distance(const char* a, const char* b) {
   return row[lb];
 }
 
+// How far a mistyped `name` is from `known`: a name that is a prefix of the other (a truncated
+// or pluralised spelling) comes first, by length difference, then edit distance.
+static unsigned name_distance(const char* name, const char* known) {
+  size_t ln = strlen(name), lk = strlen(known);
+  size_t shorter = ln < lk ? ln : lk;
+  if (strncmp(name, known, shorter) == 0) return (unsigned)(ln > lk ? ln - lk : lk - ln);
+  return 1000 + edit_distance(name, known);
+}
+
 const hak_config_var_t* hak_config_find(const char* name, const char** closest) {
-  unsigned best = UINT32_MAX;
+  unsigned best = name_distance(name, HAK_PROFILE_ENV);
+  if (closest != NULL) *closest = HAK_PROFILE_ENV;
   for (size_t i = 0; i < hak_config_var_count; i++) {
     const hak_config_var_t* var = &hak_config_vars[i];
     if (strcmp(var->name, name) == 0) return var;
-    unsigned d = edit_distance(name, var->name);
+    unsigned d = name_distance(name, var->name);
     if (closest != NULL && d < best) {
       best = d;
       *closest = var->name;
     }
   }
-  if (closest != NULL && edit_distance(name, HAK_PROFILE_ENV) < best) *closest = HAK_PROFILE_ENV;
   return NULL;
 }
 

@@ -27,3 +27,13 @@ HAKMEM_CC_COPTS = _WARNINGS + [
     # gtest's macros compare signed expectations with unsigned results all the time.
     "-Wno-sign-compare",
 ]
+
+# Tests that run this machine's programs (x86-64, uninstrumented) with libhakmem.so preloaded:
+# not under the aarch64 cross config nor with a sanitizer runtime inside the library.
+HOST_ONLY = select({
+    "//:aarch64": ["@platforms//:incompatible"],
+    "//:asan": ["@platforms//:incompatible"],
+    "//:tsan": ["@platforms//:incompatible"],
+    "//:ubsan": ["@platforms//:incompatible"],
+    "//conditions:default": [],
+})
