@@ -170,28 +170,3 @@ void hak_trim(void) {
   hak_large_trim();
   hak_huge_trim();
 }
-
-void hak_stats(hak_stats_t* out) {
-  hak_segment_totals_t segments;
-  hak_heap_totals_t heaps;
-  hak_huge_totals_t huge;
-  hak_large_totals_t large;
-  hak_segment_totals(&segments);
-  hak_heap_totals(&heaps);
-  hak_huge_totals(&huge);
-  hak_large_totals(&large);
-  out->segments_mapped = segments.mapped_segments;
-  out->segments_cached = segments.cached_segments;
-  out->segments_abandoned = segments.abandoned_segments;
-  out->slabs_in_use = heaps.slabs_in_use;
-  out->slab_bytes_in_use = heaps.bytes_in_use_slabs;
-  out->dirty_free_slabs = heaps.dirty_free_slabs;
-  out->huge_blocks = huge.blocks;
-  out->huge_bytes = huge.bytes;
-  out->large_blocks = large.blocks;
-  out->large_bytes = large.bytes;
-  out->large_arenas = large.arenas;
-  out->purged_bytes = segments.purged_bytes;
-  out->thread_heaps = heaps.heaps;
-  out->rss_bytes = hak_os_rss_bytes();
-}

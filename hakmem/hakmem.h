@@ -44,10 +44,32 @@ typedef struct hak_stats_s {
   size_t large_blocks;        /* live blocks of 64 KiB to HAKMEM_LARGE_MAX_KB (arena spans) */
   size_t large_bytes;         /* their usable bytes */
   size_t large_arenas;        /* 32 MiB arenas mapped for them */
+  size_t peak_rss_bytes;      /* peak resident set size of the process (from /proc) */
 } hak_stats_t;
 
 /* Fills *out with current totals (a consistent-enough snapshot while other threads run). */
 void hak_stats(hak_stats_t* out);
+
+/* Counters of one size class (blocks up to 64 KiB), over every thread that ever allocated.
+ * Release builds count only on slow paths, where counting is free; allocs, frees and live need
+ * a count on every call and are -1 unless the library was built with the debug config. */
+typedef struct hak_class_stats_s {
+  size_t block_size;
+  size_t slabs;                      /* slabs serving the class now */
+  unsigned long long refills;        /* times the thread-local free list ran dry */
+  unsigned long long fresh_blocks;   /* blocks cut from never-used slab memory */
+  unsigned long long remote_frees;   /* blocks freed by another thread than their owner's */
+  unsigned long long cache_overflows; /* mid classes: the per-thread cache of freed blocks overflowed */
+  long long allocs;                  /* debug builds: blocks handed out (else -1) */
+  long long frees;                   /* debug builds: blocks taken back (else -1) */
+  long long live;                    /* debug builds: allocs - frees (else -1) */
+} hak_class_stats_t;
+
+/* Fills out[0 .. max) with the counters of classes 0, 1, ...; returns the number of classes. */
+size_t hak_class_stats(hak_class_stats_t* out, size_t max);
+
+/* Writes the report HAKMEM_STATS=1 prints at exit to file descriptor `fd`. Does not allocate. */
+void hak_stats_print(int fd);
 
 #ifdef __cplusplus
 }

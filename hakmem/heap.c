@@ -30,6 +30,7 @@ HAK_TLS hak_tls_t hak_tls = {
 // Heap registry: every heap ever made, in use or waiting for reuse. Heaps are never unmapped.
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_heap_t* heaps;
+static hak_class_counters_t gone_counters[HAK_CLASS_COUNT];  // of heaps whose thread exited
 static pthread_key_t exit_key;
 static _Atomic int init_state;  // 0: not started, 1: in progress, 2: done
 
@@ -148,10 +149,16 @@ static void slab_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
   hak_segment_slab_freed(seg, s->index, cls, now);
 }
 
-// Collects a slab's remote frees; gives it back to its segment if that emptied it.
-// Returns nonzero if the slab still holds blocks.
-static int collect_or_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
-  hak_slab_collect_remote(s);
+static unsigned collect_remote(hak_heap_t* heap, hak_slab_t* s) {
+  unsigned n = hak_slab_collect_remote(s);
+  heap->counters[s->class_idx].remote_frees += n;
+  return n;
+}
+
+// Collects a slab's remote frees (counted for `heap`); gives the slab back to its segment if that
+// emptied it. Returns nonzero if the slab still holds blocks.
+static int collect_or_give_back(hak_heap_t* heap, hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
+  collect_remote(heap, s);
   if (s->used != 0) return 1;
   slab_give_back(seg, s, now);
   return 0;
@@ -180,7 +187,7 @@ static void adopt_slabs(hak_heap_t* heap, hak_segment_t* seg) {
     if (seg->free_mask & ((uint64_t)1 << i)) continue;
     hak_slab_t* s = hak_slab_at(seg, i);
     s->list = 0;
-    if (collect_or_give_back(seg, s, now)) {
+    if (collect_or_give_back(heap, seg, s, now)) {
       list_push(&heap->partial[s->class_idx], s, HAK_SLAB_PARTIAL);
     }
   }
@@ -217,6 +224,13 @@ static unsigned carve_batch(const hak_slab_t* s) {
   return n < 4 ? 4 : n;
 }
 
+static unsigned carve(hak_heap_t* heap, hak_slab_t* s) {
+  unsigned n = hak_slab_carve(s, carve_batch(s));
+  heap->counters[s->class_idx].fresh_blocks += n;
+  return n;
+}
+
+
 static hak_slab_t* slab_from_own_segments(hak_heap_t* heap, hak_segment_kind_t kind, unsigned cls) {
   for (hak_segment_t* seg = heap->segments[kind]; seg; seg = seg->next) {
     int index = hak_segment_take_slab(seg, cls);
@@ -248,7 +262,7 @@ static void sweep_full(hak_heap_t* heap, unsigned cls) {
   hak_slab_t* s = heap->full[cls].head;
   while (s) {
     hak_slab_t* next = s->next;
-    hak_slab_collect_remote(s);
+    collect_remote(heap, s);
     if (s->used == 0) {
       retire(heap, s);
     } else if (s->local_free) {
@@ -261,11 +275,12 @@ static void sweep_full(hak_heap_t* heap, unsigned cls) {
 
 // Makes heap->current[cls] a slab with a non-empty free list; NULL if memory is exhausted.
 static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
+  heap->counters[cls].refills++;
   hak_slab_t* s = heap->current[cls];
   if (s != HAK_EMPTY) {
     if (hak_slab_take_local(s)) return s;
-    if (hak_slab_collect_remote(s) && hak_slab_take_local(s)) return s;
-    if (hak_slab_carve(s, carve_batch(s))) return s;
+    if (collect_remote(heap, s) && hak_slab_take_local(s)) return s;
+    if (carve(heap, s)) return s;
     list_push(&heap->full[cls], s, HAK_SLAB_FULL);
     set_current(heap, cls, HAK_EMPTY);
   }
@@ -273,7 +288,7 @@ static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
   for (;;) {
     while ((s = heap->partial[cls].head) != NULL) {
       list_remove(&heap->partial[cls], s);
-      hak_slab_collect_remote(s);
+      collect_remote(heap, s);
       if (hak_slab_take_local(s)) {
         set_current(heap, cls, s);
         return s;
@@ -292,7 +307,7 @@ static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
       return NULL;
     }
     heap->fresh_since_sweep[cls]++;
-    hak_slab_carve(s, carve_batch(s));
+    carve(heap, s);
     set_current(heap, cls, s);
     return s;
   }
@@ -321,6 +336,7 @@ static void free_to_slab(hak_heap_t* heap, hak_block_t* b) {
 void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
   hak_block_t* block = (hak_block_t*)p;
+  heap->counters[cls].cache_overflows++;
   if (cache->limit == 0) {
     free_to_slab(heap, block);
     return;
@@ -403,6 +419,7 @@ static void heap_reset(hak_heap_t* heap) {
   memset(heap->full, 0, sizeof heap->full);
   memset(heap->fresh_since_sweep, 0, sizeof heap->fresh_since_sweep);
   memset(heap->kept_empty, 0, sizeof heap->kept_empty);
+  memset(heap->counters, 0, sizeof heap->counters);
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
     size_t block_size = hak_class_size(HAK_TINY_CLASSES + i);
     size_t limit = (size_t)hak_config.mid_cache_kb * 1024 / block_size;
@@ -445,6 +462,13 @@ static void repair_after_fork(hak_segment_t* seg, uint64_t now) {
   }
 }
 
+static void add_counters(hak_class_counters_t* to, const hak_class_counters_t* from) {
+  to->refills += from->refills;
+  to->fresh_blocks += from->fresh_blocks;
+  to->remote_frees += from->remote_frees;
+  to->cache_overflows += from->cache_overflows;
+}
+
 // Hands all of a heap's segments to whoever allocates next, and returns the heap to the pool.
 // `torn`: the heap's thread vanished in a fork rather than exiting.
 static void heap_abandon(hak_heap_t* heap, int torn) {
@@ -464,7 +488,7 @@ static void heap_abandon(hak_heap_t* heap, int torn) {
       if (torn) repair_after_fork(seg, now);
       for (unsigned i = 0; i < seg->slab_count; i++) {
         if (seg->free_mask & ((uint64_t)1 << i)) continue;
-        collect_or_give_back(seg, hak_slab_at(seg, i), now);
+        collect_or_give_back(heap, seg, hak_slab_at(seg, i), now);
       }
       if (seg->free_count == seg->slab_count) {
         hak_segment_release(seg);
@@ -474,8 +498,9 @@ static void heap_abandon(hak_heap_t* heap, int torn) {
       seg = next;
     }
   }
-  heap_reset(heap);
   pthread_mutex_lock(&heaps_lock);
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) add_counters(&gone_counters[c], &heap->counters[c]);
+  heap_reset(heap);
   heap->in_use = 0;
   heap->owner = 0;
   pthread_mutex_unlock(&heaps_lock);
@@ -598,11 +623,11 @@ size_t hak_heap_usable_size(const void* p, uintptr_t map_word) {
 // Takes the remote frees waiting on the current and partial slabs of `cls`; gives back the
 // partial slabs they emptied.
 static void collect_partial(hak_heap_t* heap, unsigned cls) {
-  if (heap->current[cls] != HAK_EMPTY) hak_slab_collect_remote(heap->current[cls]);
+  if (heap->current[cls] != HAK_EMPTY) collect_remote(heap, heap->current[cls]);
   hak_slab_t* s = heap->partial[cls].head;
   while (s) {
     hak_slab_t* next = s->next;
-    hak_slab_collect_remote(s);
+    collect_remote(heap, s);
     if (s->used == 0) retire(heap, s);
     s = next;
   }
@@ -633,6 +658,8 @@ void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg) {
 #if HAKMEM_DEBUG >= 2
 uint64_t hak_debug_blocks_allocated;
 uint64_t hak_debug_blocks_freed;
+uint64_t hak_debug_class_allocs[HAK_CLASS_COUNT];
+uint64_t hak_debug_class_frees[HAK_CLASS_COUNT];
 #endif
 
 void hak_heap_totals(hak_heap_totals_t* out) {
@@ -651,4 +678,28 @@ void hak_heap_totals(hak_heap_totals_t* out) {
     }
   }
   pthread_mutex_unlock(&heaps_lock);
+}
+
+static void count_slabs_by_class(hak_segment_t* seg, void* arg) {
+  hak_class_totals_t* out = (hak_class_totals_t*)arg;
+  for (unsigned i = 0; i < seg->slab_count; i++) {
+    if (seg->free_mask & ((uint64_t)1 << i)) continue;
+    unsigned cls = hak_slab_at(seg, i)->class_idx;
+    if (cls < HAK_CLASS_COUNT) out[cls].slabs++;
+  }
+}
+
+void hak_heap_class_totals(hak_class_totals_t out[HAK_CLASS_COUNT]) {
+  memset(out, 0, sizeof(hak_class_totals_t) * HAK_CLASS_COUNT);
+  pthread_mutex_lock(&heaps_lock);
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) out[c].counters = gone_counters[c];
+  for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
+    if (!heap->in_use) continue;
+    for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) add_counters(&out[c].counters, &heap->counters[c]);
+    for (unsigned k = 0; k < 2; k++) {
+      for (hak_segment_t* seg = heap->segments[k]; seg; seg = seg->next) count_slabs_by_class(seg, out);
+    }
+  }
+  pthread_mutex_unlock(&heaps_lock);
+  hak_segment_for_each_unowned(count_slabs_by_class, out);
 }

@@ -43,6 +43,16 @@ typedef struct hak_mid_cache_s {
   uint32_t blocks_end;   // capacity * block_size of a MEDIUM slab: no block starts past it
 } hak_mid_cache_t;
 
+// Per-class counters of one heap, written by its thread on slow paths only (so release builds
+// keep them: they cost nothing on the fast paths) and read racily for stats. A heap's counts
+// move to the process totals when its thread exits.
+typedef struct hak_class_counters_s {
+  uint64_t refills;          // the class's current slab ran dry
+  uint64_t fresh_blocks;     // blocks carved from slab memory never used before
+  uint64_t remote_frees;     // blocks freed by other threads, collected by this one
+  uint64_t cache_overflows;  // mid cache full: half of it went back to the slabs
+} hak_class_counters_t;
+
 typedef struct hak_heap_s {
   uintptr_t owner;                              // hak_thread_id() of the thread using it
   hak_slab_t* current[HAK_CLASS_COUNT];         // allocation slab per class (or the empty slab)
@@ -51,6 +61,7 @@ typedef struct hak_heap_s {
   uint32_t fresh_since_sweep[HAK_CLASS_COUNT];  // slabs taken since the full list was last swept
   hak_slab_t* kept_empty[HAK_CLASS_COUNT];      // an empty slab kept on the partial list, if any
   hak_mid_cache_t mid_cache[HAK_MID_CLASSES];   // by class - HAK_TINY_CLASSES
+  hak_class_counters_t counters[HAK_CLASS_COUNT];
   hak_segment_t* segments[2];                   // owned SMALL / MEDIUM segments
   uint64_t next_purge_ms;
   uint32_t slow_calls;
@@ -100,21 +111,34 @@ typedef struct hak_heap_totals_s {
 } hak_heap_totals_t;
 void hak_heap_totals(hak_heap_totals_t* out);
 
+// Per-class totals over every heap, live and gone, and the slabs serving each class now.
+typedef struct hak_class_totals_s {
+  hak_class_counters_t counters;
+  size_t slabs;
+} hak_class_totals_t;
+void hak_heap_class_totals(hak_class_totals_t out[HAK_CLASS_COUNT]);
+
 // Calls visit(heap, arg) for every heap in use, under the registry lock (visit must not allocate
 // through hakmem). Only meaningful while the heaps' threads do not allocate or free.
 void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg);
 
 #if HAKMEM_DEBUG >= 2
-// Blocks of at most HAK_MID_MAX bytes handed out and taken back through the public API, for the
-// heap checker's conservation test. Debug config only: one atomic add per call.
+// Blocks of at most HAK_MID_MAX bytes handed out and taken back through the public API, per
+// class, for the heap checker's conservation test and the stats report. Debug config only: two
+// atomic adds per call.
 extern uint64_t hak_debug_blocks_allocated;
 extern uint64_t hak_debug_blocks_freed;
+extern uint64_t hak_debug_class_allocs[HAK_CLASS_COUNT];
+extern uint64_t hak_debug_class_frees[HAK_CLASS_COUNT];
 #endif
 
 // Returns p; in the debug config counts it when it is a block of the slab allocator.
 HAK_INLINE void* hak_debug_note_alloc(void* p, size_t n) {
 #if HAKMEM_DEBUG >= 2
-  if (p != NULL && n <= HAK_MID_MAX) __atomic_fetch_add(&hak_debug_blocks_allocated, 1, __ATOMIC_RELAXED);
+  if (p != NULL && n <= HAK_MID_MAX) {
+    __atomic_fetch_add(&hak_debug_blocks_allocated, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&hak_debug_class_allocs[hak_size_class(n)], 1, __ATOMIC_RELAXED);
+  }
 #else
   (void)n;
 #endif
@@ -124,9 +148,11 @@ HAK_INLINE void* hak_debug_note_alloc(void* p, size_t n) {
 HAK_INLINE void hak_debug_note_free(const void* p) {
 #if HAKMEM_DEBUG >= 2
   uintptr_t word = p != NULL && hak_map_in_range(p) ? hak_map_word(p) : 0;
-  uintptr_t kind = word & HAK_KIND_MASK;
-  if (word != 0 && (kind == HAK_KIND_SMALL || kind == HAK_KIND_MEDIUM)) {
+  hak_segment_t* seg = hak_segment_lookup(p, word);
+  if (seg != NULL) {
+    unsigned cls = hak_slab_of_shift(p, seg->slab_shift)->class_idx;
     __atomic_fetch_add(&hak_debug_blocks_freed, 1, __ATOMIC_RELAXED);
+    if (cls < HAK_CLASS_COUNT) __atomic_fetch_add(&hak_debug_class_frees[cls], 1, __ATOMIC_RELAXED);
   }
 #else
   (void)p;

@@ -62,5 +62,16 @@ expect 0 HAKMEM_BOGUS_KNOB=1 PATH=/usr/bin:/bin "$launcher" "$so" ls /
 grep -q "hakmem: unknown variable HAKMEM_BOGUS_KNOB" "$err" || fail "launcher: hakmem not preloaded"
 expect 2 "$launcher" "$so"
 
+# HAKMEM_STATS=1 prints the report at exit; nothing without it. (Not with coreutils: they close
+# stderr in an atexit handler, before library destructors run.)
+prog=(perl -e 'my @a = map { "x" x $_ } 1..2000; print scalar(@a), "\n"')
+expect 0 HAKMEM_STATS=1 PATH=/usr/bin:/bin "$launcher" "$so" "${prog[@]}"
+grep -q "^hakmem: stats (pid [0-9]*, profile default)" "$err" || fail "no stats report: $(cat "$err")"
+grep -q "^  class " "$err" || fail "stats report without the class table"
+expect 0 HAKMEM_PROFILE=debug PATH=/usr/bin:/bin "$launcher" "$so" "${prog[@]}"
+grep -q "profile debug" "$err" || fail "the debug profile turns the report on"
+expect 0 PATH=/usr/bin:/bin "$launcher" "$so" "${prog[@]}"
+[ ! -s "$err" ] || fail "stderr without HAKMEM_STATS: $(cat "$err")"
+
 [ "$failures" -eq 0 ] && echo PASS
 exit $((failures > 0))

@@ -45,6 +45,8 @@ uint64_t hak_os_now_ms(void);
 
 // Resident set size of this process in bytes, or 0 if unknown (reads /proc; slow).
 size_t hak_os_rss_bytes(void);
+// Peak resident set size of the process (VmHWM), or 0 if unknown. Does not allocate.
+size_t hak_os_peak_rss_bytes(void);
 
 HAK_EXTERN_C_END
 

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,4 +84,21 @@ size_t hak_os_rss_bytes(void) {
   size_t pages = 0;
   while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
   return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t hak_os_peak_rss_bytes(void) {
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* s = strstr(buf, "VmHWM:");
+  if (s == NULL) return 0;
+  s += 6;
+  while (*s == ' ' || *s == '\t') s++;
+  size_t kib = 0;
+  while (*s >= '0' && *s <= '9') kib = kib * 10 + (size_t)(*s++ - '0');
+  return kib * 1024;
 }
