@@ -14,7 +14,10 @@ static void write_all(const char* text, size_t len) {
   }
 }
 
+volatile int hak_fatal_reported;
+
 void hak_fatal(const char* what, const void* address, const char* detail) {
+  hak_fatal_reported = 1;
   // snprintf into a stack buffer does not allocate; fprintf could.
   char line[256];
   int n = snprintf(line, sizeof line, "hakmem: %s at %p%s%s; aborting\n", what, address,

@@ -77,6 +77,8 @@ HAK_EXTERN_C_BEGIN
 
 // Reports a broken heap or misuse on one line of stderr and aborts. Never allocates.
 HAK_NORETURN HAK_COLD void hak_fatal(const char* what, const void* address, const char* detail);
+// Set by hak_fatal before it aborts: the crash handler then knows the reason is printed already.
+extern volatile int hak_fatal_reported;
 // One warning line on stderr (configuration problems). Never allocates.
 HAK_COLD void hak_warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

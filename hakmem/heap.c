@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "hakmem/config.h"
+#include "hakmem/crash.h"
 #include "hakmem/os/os.h"
 
 const hak_slab_t hak_empty_slab = {.class_idx = HAK_SLAB_UNUSED_CLASS};
@@ -541,6 +542,7 @@ void hak_heap_global_init(void) {
     return;
   }
   hak_config_init_once();
+  hak_crash_install();
   pthread_key_create(&exit_key, thread_exit);
   atomic_store_explicit(&init_state, 2, memory_order_release);
   // May allocate: registered after init_state says done, so that allocation proceeds.

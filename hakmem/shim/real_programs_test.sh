@@ -39,4 +39,24 @@ if [[ "$message" != *"hakmem: free of an invalid pointer at 0x7000dead0000"* ]];
   echo "DIFFERENT: foreign free was not caught by hakmem: $message"
   failed=1
 fi
+# The crash handler, preloaded: a fault in hakmem's code (free of a non-canonical pointer reads
+# past the segment map) and one in the program's code on a hakmem page.
+message=$(LD_PRELOAD="$so" python3 -c 'import ctypes; ctypes.CDLL(None).free(ctypes.c_void_p(0xffff800000001000))' 2>&1)
+# (The kernel reports a non-canonical access as a protection fault at address 0.)
+if [[ "$message" != *"hakmem: SIGSEGV (invalid memory access) at address "*" in hakmem's code; the address is not hakmem memory"* ]]; then
+  echo "DIFFERENT: crash in hakmem's code: $message"
+  failed=1
+fi
+message=$(LD_PRELOAD="$so" python3 -c '
+import ctypes, mmap
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+p = libc.malloc(8192)
+libc.mprotect(ctypes.c_void_p(p), 4096, 0)
+ctypes.c_char.from_address(p).value = b"x"
+' 2>&1)
+if [[ "$message" != *"outside hakmem's code; the address is hakmem memory: a mid-block slab of 8192-byte blocks (class 56)"* ]]; then
+  echo "DIFFERENT: crash on a hakmem page: $message"
+  failed=1
+fi
 exit $failed
