@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hakmem/config.h"
 #include "hakmem/hakmem.h"
 #include "hakmem/heap.h"
 #include "hakmem/huge.h"
@@ -11,9 +12,12 @@
 #include "hakmem/pool/large.h"
 #include "hakmem/pool/mid.h"
 #include "hakmem/segment.h"
+#include "hakmem/wrap.h"
 
 void* hak_alloc_beyond_mid(size_t n) {
-  if (n <= hak_large_max()) return hak_large_alloc(n, 0);
+  size_t large_max = hak_large_max();  // reads the configuration first
+  if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
+  if (n <= large_max) return hak_large_alloc(n, 0);
   return hak_huge_alloc(n, HAK_PAGE_SIZE, 0);
 }
 
@@ -21,8 +25,18 @@ static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op)
   hak_fatal(op, p, "pointer not allocated by hakmem");
 }
 
+// Nonzero if p is no hakmem block's, but the next allocator's: some HAKMEM_WRAP_* range is routed
+// there and p lies outside hakmem's memory.
+static int next_allocators(const void* p, uintptr_t map_word) {
+  return (!hak_map_in_range(p) || map_word == 0) && hak_wrap_active();
+}
+
 void hak_free_slow(void* p, uintptr_t map_word) {
   if (p == NULL) return;
+  if (HAK_UNLIKELY(next_allocators(p, map_word))) {
+    hak_wrap_free(p);
+    return;
+  }
   if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free of an invalid pointer");
   uintptr_t kind = map_word & HAK_KIND_MASK;
   if (kind == HAK_KIND_LARGE) {
@@ -40,8 +54,9 @@ void hak_free(void* ptr) { hak_free_inline(ptr); }
 
 size_t hak_usable_size(const void* p) {
   if (p == NULL) return 0;
+  uintptr_t word = hak_map_in_range(p) ? hak_map_word(p) : 0;
+  if (HAK_UNLIKELY(next_allocators(p, word))) return hak_wrap_usable_size((void*)p);
   if (!hak_map_in_range(p)) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
-  uintptr_t word = hak_map_word(p);
   if (word == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
   uintptr_t kind = word & HAK_KIND_MASK;
   size_t n = kind == HAK_KIND_LARGE  ? hak_large_usable_size(p)
@@ -64,7 +79,9 @@ void* hak_calloc(size_t count, size_t size) {
     return NULL;
   }
   if (total > HAK_MID_MAX) {
-    if (total <= hak_large_max()) return hak_large_alloc(total, 1);
+    size_t large_max = hak_large_max();  // reads the configuration first
+    if (HAK_UNLIKELY(hak_wrap_routes(total))) return hak_wrap_calloc(count, size);
+    if (total <= large_max) return hak_large_alloc(total, 1);
     return hak_huge_alloc(total, HAK_PAGE_SIZE, 1);
   }
   void* p = hak_alloc_inline(total);
@@ -72,11 +89,26 @@ void* hak_calloc(size_t count, size_t size) {
   return p;
 }
 
+// realloc of a block of the next allocator (HAKMEM_WRAP_*): it keeps the block if the new size is
+// routed there too, else the block moves to hakmem.
+static void* realloc_from_next(void* p, size_t size) {
+  if (hak_wrap_routes(size)) return hak_wrap_realloc(p, size);
+  size_t old = hak_wrap_usable_size(p);
+  void* q = hak_alloc_inline(size);
+  if (q == NULL) return NULL;
+  memcpy(q, p, size < old ? size : old);
+  hak_wrap_free(p);
+  return q;
+}
+
 void* hak_realloc(void* p, size_t size) {
   if (p == NULL) return hak_alloc_inline(size);
   if (size == 0) {  // glibc's behaviour: free and return NULL
     hak_free_inline(p);
     return NULL;
+  }
+  if (HAK_UNLIKELY(next_allocators(p, hak_map_in_range(p) ? hak_map_word(p) : 0))) {
+    return realloc_from_next(p, size);
   }
   size_t old = hak_usable_size(p);
   uintptr_t kind = hak_map_word(p) & HAK_KIND_MASK;
@@ -114,6 +146,10 @@ static void* aligned_from_classes(size_t alignment, size_t size) {
 
 static void* aligned_alloc_checked(size_t alignment, size_t size) {
   if (size == 0) size = 1;  // a unique block, as for malloc(0)
+  hak_config_init_once();
+  if (HAK_UNLIKELY(hak_wrap_routes(size > alignment ? size : alignment))) {
+    return hak_wrap_memalign(alignment, size);
+  }
   if (alignment <= 8) return hak_alloc_inline(size);
   if (alignment <= 16) return hak_alloc_inline(size < 16 ? 16 : size);
   if (alignment <= HAK_MID_MAX && size <= HAK_MID_MAX) return aligned_from_classes(alignment, size);

@@ -38,6 +38,14 @@ HAK_EXTERN_C_BEGIN
     "MiB of freed blocks above 64 KiB kept mapped for reuse (unmapped after the purge delay)")  \
   X(huge_wmax_pct, "HAKMEM_HUGE_WMAX_PCT", 125, 100, 400,                                       \
     "A cached block up to this percentage of the request is reused as is, not resized")        \
+  X(wrap_tiny, "HAKMEM_WRAP_TINY", 1, 0, 1,                                                      \
+    "0: blocks up to 1 KiB come from the next allocator (glibc), to bisect a problem to a box")  \
+  X(wrap_mid, "HAKMEM_WRAP_MID", 1, 0, 1,                                                        \
+    "0: blocks above 1 KiB up to 64 KiB come from the next allocator (glibc)")                   \
+  X(wrap_large, "HAKMEM_WRAP_LARGE", 1, 0, 1,                                                    \
+    "0: blocks above 64 KiB up to HAKMEM_LARGE_MAX_KB come from the next allocator (glibc)")     \
+  X(wrap_huge, "HAKMEM_WRAP_HUGE", 1, 0, 1,                                                      \
+    "0: blocks above HAKMEM_LARGE_MAX_KB come from the next allocator (glibc)")                  \
   X(check_frees, "HAKMEM_CHECK_FREES", 1, 0, 1,                                                  \
     "Validate pointers on the slow free paths (invalid, foreign and double frees abort)")      \
   X(stats, "HAKMEM_STATS", 0, 0, 1,                                                              \

@@ -20,6 +20,7 @@
 #include "hakmem/config.h"
 #include "hakmem/crash.h"
 #include "hakmem/os/os.h"
+#include "hakmem/wrap.h"
 
 const hak_slab_t hak_empty_slab = {.class_idx = HAK_SLAB_UNUSED_CLASS};
 
@@ -558,6 +559,8 @@ void* hak_heap_alloc_slow(size_t n) {
     heap = heap_init_thread();
     if (heap == NULL) goto out_of_memory;
   }
+  // A routed range never gets a current slab or cached block: all its requests come here.
+  if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
   unsigned cls = hak_size_class(n);
   hak_slab_t* s = heap->current[cls];
   if (s->free == NULL) {

@@ -33,6 +33,19 @@ for cmd in "${commands[@]}"; do
     failed=1
   fi
 done
+# HAKMEM_WRAP_*: with ranges routed to glibc, the same programs give the same output.
+for wrap in "HAKMEM_WRAP_TINY=0" "HAKMEM_WRAP_MID=0 HAKMEM_WRAP_LARGE=0" \
+    "HAKMEM_WRAP_TINY=0 HAKMEM_WRAP_MID=0 HAKMEM_WRAP_LARGE=0 HAKMEM_WRAP_HUGE=0"; do
+  for cmd in "${commands[0]}" "${commands[2]}" "${commands[4]}"; do
+    expected=$(bash -c "$cmd" 2>&1)
+    actual=$(env $wrap LD_PRELOAD="$so" bash -c "$cmd" 2>&1)
+    if [ "$expected" != "$actual" ]; then
+      echo "DIFFERENT with $wrap: $cmd"
+      echo "  with: $(echo "$actual" | tail -2)"
+      failed=1
+    fi
+  done
+done
 # Proof that the preload is in effect: hakmem, unlike glibc, names a foreign pointer and aborts.
 message=$(LD_PRELOAD="$so" python3 -c 'import ctypes; ctypes.CDLL(None).free(ctypes.c_void_p(0x7000dead0000))' 2>&1)
 if [[ "$message" != *"hakmem: free of an invalid pointer at 0x7000dead0000"* ]]; then
