@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -185,12 +186,15 @@ TEST(Large, RssFallsAfterAOneGiBPeak) {
   for (char* p : blocks) hak_free(p);
   // Keep the allocator busy for up to a second; RSS must fall below 10% of the peak.
   hak_stats_t now;
-  for (int ms = 0; ms < 1000; ms += 10) {
+  int ms = 0;
+  for (; ms < 1000; ms += 10) {
     hak_free(Alloc(80 * kKiB));
     usleep(10 * 1000);
     hak_stats(&now);
     if (now.rss_bytes < peak.rss_bytes / 10) break;
   }
+  printf("rss %zu MiB at the peak, %zu MiB %d ms after the last free\n", peak.rss_bytes >> 20,
+         now.rss_bytes >> 20, ms + 10);
   EXPECT_GT(peak.rss_bytes, 1u << 30);
   EXPECT_LT(now.rss_bytes, peak.rss_bytes / 10) << now.rss_bytes << " of " << peak.rss_bytes;
 }
