@@ -133,13 +133,16 @@ void* hak_reallocarray(void* p, size_t count, size_t size) {
   return hak_realloc(p, total);
 }
 
-// Smallest class whose blocks are multiples of `alignment` and hold `size` bytes; slabs are
-// aligned to at least 64 KiB, so such blocks are all aligned.
+// Smallest regular class whose blocks are multiples of `alignment` and hold `size` bytes; slabs
+// are aligned to at least 64 KiB, so such blocks are all aligned. (The extra class may map the
+// block size to itself: its blocks are multiples of 128 only.)
 static void* aligned_from_classes(size_t alignment, size_t size) {
   size_t need = size > alignment ? size : alignment;
-  for (unsigned c = hak_size_class(need); c < HAK_CLASS_COUNT; c++) {
+  for (unsigned c = 0; c < HAK_REGULAR_CLASSES; c++) {
     size_t block = hak_class_size(c);
-    if (block % alignment == 0) return hak_alloc_inline(block);
+    if (block >= need && block % alignment == 0 && hak_size_class(block) == c) {
+      return hak_alloc_inline(block);
+    }
   }
   hak_fatal("no size class fits an aligned request", NULL, "HAK_MID_MAX must be a power of two");
 }

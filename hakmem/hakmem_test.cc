@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <gtest/gtest.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "hakmem/base.h"
 #include "hakmem/config.h"
+#include "hakmem/heap.h"
 
 namespace {
 
@@ -264,6 +266,54 @@ TEST(Hakmem, MidWmaxLetsARequestTakeALargerCachedBlock) {
     hak_free(p);
   });
   hak_config.mid_wmax_pct = saved;
+}
+
+// The extra mid class, placed while threads run: a thread that made its heap before placement
+// and one made after both allocate and free blocks of exactly the placed size, locally and
+// remotely. In a child process: placement is once per process.
+void PlaceExtraClassUnderThreads() {
+  auto check = [](bool ok, const char* what) {
+    if (!ok) {
+      fprintf(stderr, "FAILED: %s\n", what);
+      _exit(1);
+    }
+  };
+  std::atomic<int> phase{0};
+  std::vector<void*> from_early;
+  std::thread early([&] {
+    hak_free(hak_malloc(100));  // this thread's heap exists before placement
+    phase = 1;
+    while (phase.load() != 2) std::this_thread::yield();
+    for (int i = 0; i < 2000; i++) {
+      void* p = hak_malloc(4800);
+      check(hak_usable_size(p) == 4864, "early thread: extra-class block");
+      memset(p, 1, 4800);
+      if (i % 2) from_early.push_back(p); else hak_free(p);
+    }
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  check(hak_heap_place_extra_class(4864) == 1, "placement");
+  check(hak_heap_place_extra_class(8064) == 0, "placed twice");
+  phase = 2;
+  early.join();
+  for (void* p : from_early) hak_free(p);  // remote frees of extra-class blocks (owner gone)
+  std::thread late([&] {
+    std::vector<void*> held;
+    for (int i = 0; i < 3000; i++) held.push_back(hak_malloc(4700 + i % 100));
+    for (void* p : held) check(hak_usable_size(p) == 4864, "late thread: extra-class block");
+    for (void* p : held) hak_free(p);
+    check(hak_usable_size(hak_malloc(4900)) == 5120, "sizes above stay in their class");
+  });
+  late.join();
+  hak_trim();
+  hak_class_stats_t classes[128];
+  size_t n = hak_class_stats(classes, 128);
+  check(n > 81 && classes[81].block_size == 4864, "stats name the extra class's size");
+  _exit(0);
+}
+
+TEST(HakmemDeathTest, ExtraClassPlacedWhileThreadsRun) {
+  EXPECT_EXIT(PlaceExtraClassUnderThreads(), testing::ExitedWithCode(0), "");
 }
 
 TEST(HakmemDeathTest, MidBlockNeverCarvedAbortsWhenItLeavesTheCache) {

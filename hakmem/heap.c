@@ -363,7 +363,7 @@ void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
 // W_MAX rounding: a block cached for a larger class, at most HAKMEM_MID_WMAX_PCT of n, rather
 // than refilling class `cls` from its slabs (which may carve fresh memory). NULL if none.
 static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
-  for (unsigned c = cls + 1; c < HAK_CLASS_COUNT; c++) {
+  for (unsigned c = cls + 1; c < HAK_REGULAR_CLASSES; c++) {  // sorted by size: not the extra
     if ((uint64_t)hak_class_size(c) * 100 > (uint64_t)n * (uint64_t)hak_config.mid_wmax_pct) break;
     hak_mid_cache_t* cache = &heap->mid_cache[c - HAK_TINY_CLASSES];
     hak_block_t* b = cache->head;
@@ -398,6 +398,8 @@ static void mid_cache_flush_all(hak_heap_t* heap, int retire_emptied) {
 // ---------------------------------------------------------------------------------------------
 // Heap lifetime
 
+static void heap_reset(hak_heap_t* heap);
+
 static hak_heap_t* heap_from_pool(void) {
   pthread_mutex_lock(&heaps_lock);
   hak_heap_t* heap = heaps;
@@ -410,11 +412,27 @@ static hak_heap_t* heap_from_pool(void) {
       heaps = heap;
     }
   }
-  if (heap) heap->in_use = 1;
+  if (heap) {
+    heap->in_use = 1;
+    heap_reset(heap);
+  }
   pthread_mutex_unlock(&heaps_lock);
   return heap;
 }
 
+// An empty mid cache for blocks of `block_size` (0: the extra class, not placed yet; nothing can
+// be freed into it).
+static void mid_cache_setup(hak_mid_cache_t* cache, size_t block_size) {
+  *cache = (hak_mid_cache_t){0};
+  if (block_size == 0) return;
+  cache->limit = (uint32_t)((size_t)hak_config.mid_cache_kb * 1024 / block_size);
+  cache->block_recip = (((uint64_t)1 << HAK_RECIP_SHIFT) + block_size - 1) / block_size;
+  cache->block_size = (uint32_t)block_size;
+  cache->blocks_end = (uint32_t)(hak_medium_slab_capacity(block_size) * block_size);
+}
+
+// Under heaps_lock: the extra class's size is read here and written by hak_heap_place_extra_class
+// under the same lock, so every heap's cache agrees with the class table.
 static void heap_reset(hak_heap_t* heap) {
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) heap->current[c] = HAK_EMPTY;
   memset(heap->partial, 0, sizeof heap->partial);
@@ -423,14 +441,7 @@ static void heap_reset(hak_heap_t* heap) {
   memset(heap->kept_empty, 0, sizeof heap->kept_empty);
   memset(heap->counters, 0, sizeof heap->counters);
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
-    size_t block_size = hak_class_size(HAK_TINY_CLASSES + i);
-    size_t limit = (size_t)hak_config.mid_cache_kb * 1024 / block_size;
-    heap->mid_cache[i] = (hak_mid_cache_t){
-        .limit = (uint32_t)limit,
-        .block_recip = (((uint64_t)1 << HAK_RECIP_SHIFT) + block_size - 1) / block_size,
-        .block_size = (uint32_t)block_size,
-        .blocks_end = (uint32_t)(hak_medium_slab_capacity(block_size) * block_size),
-    };
+    mid_cache_setup(&heap->mid_cache[i], hak_class_size(HAK_TINY_CLASSES + i));
   }
   heap->segments[0] = heap->segments[1] = NULL;
   heap->slow_calls = 0;
@@ -441,7 +452,6 @@ static hak_heap_t* heap_init_thread(void) {
   hak_heap_global_init();
   hak_heap_t* heap = heap_from_pool();
   if (heap == NULL) return NULL;
-  heap_reset(heap);
   heap->owner = hak_thread_id();
   HAK_CHECK((heap->owner & HAK_KIND_MASK) == 0 && heap->owner != HAK_OWNER_NONE,
             "unsupported thread pointer", (void*)heap->owner, "must be 16-byte aligned");
@@ -562,6 +572,8 @@ void* hak_heap_alloc_slow(size_t n) {
   // A routed range never gets a current slab or cached block: all its requests come here.
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
   unsigned cls = hak_size_class(n);
+  // The extra class's cache geometry was published before the lookup table pointed here.
+  if (cls == HAK_EXTRA_CLASS) __atomic_thread_fence(__ATOMIC_ACQUIRE);
   hak_slab_t* s = heap->current[cls];
   if (s->free == NULL) {
     if (cls >= HAK_TINY_CLASSES) {
@@ -707,4 +719,19 @@ void hak_heap_class_totals(hak_class_totals_t out[HAK_CLASS_COUNT]) {
   }
   pthread_mutex_unlock(&heaps_lock);
   hak_segment_for_each_unowned(count_slabs_by_class, out);
+}
+
+int hak_heap_place_extra_class(size_t block_size) {
+  hak_heap_global_init();  // the caches' limits come from the configuration
+  pthread_mutex_lock(&heaps_lock);
+  int placed = 0;
+  if (hak_class_size(HAK_EXTRA_CLASS) == 0 && hak_size_class_extra_fits(block_size)) {
+    // Every heap's cache learns the geometry before any request can reach the class.
+    for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
+      if (heap->in_use) mid_cache_setup(&heap->mid_cache[HAK_EXTRA_CLASS - HAK_TINY_CLASSES], block_size);
+    }
+    placed = hak_size_class_place_extra(block_size);
+  }
+  pthread_mutex_unlock(&heaps_lock);
+  return placed;
 }

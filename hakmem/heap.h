@@ -96,6 +96,10 @@ HAK_NOINLINE void hak_heap_free_slow(void* p, uintptr_t map_word);
 // Usable size of a block in a SMALL/MEDIUM segment, or 0 if p is not one.
 size_t hak_heap_usable_size(const void* p, uintptr_t map_word);
 
+// Places the extra mid size class (size_class.h) at `block_size` in every heap; returns 0 if it
+// was placed already or the size does not fit. For the adaptive cache engine.
+int hak_heap_place_extra_class(size_t block_size);
+
 // Returns every purgeable page of this thread's heap and the segment cache now.
 void hak_heap_trim(void);
 

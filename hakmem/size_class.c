@@ -5,12 +5,13 @@
   (base) + (base) / 8, (base) + 2 * (base) / 8, (base) + 3 * (base) / 8, (base) + 4 * (base) / 8, \
   (base) + 5 * (base) / 8, (base) + 6 * (base) / 8, (base) + 7 * (base) / 8, 2 * (base)
 
-const uint32_t hak_class_block_size[HAK_CLASS_COUNT] = {
+uint32_t hak_class_block_size[HAK_CLASS_COUNT] = {
     8,
     STEP16(16), STEP16(144),  // 16..256
     DOUBLING(256), DOUBLING(512),  // tiny ends at 1024
     DOUBLING(1024), DOUBLING(2048), DOUBLING(4096), DOUBLING(8192), DOUBLING(16384),
     DOUBLING(32768),
+    0,  // HAK_EXTRA_CLASS, until placed
 };
 
 // class_of_index[i] = smallest class whose block holds 8 * i bytes.
@@ -28,7 +29,7 @@ const uint8_t hak_tiny_class_of_index[HAK_TINY_INDEXES] = {
 
 // mid_class_of_index[i] = class of the sizes 128 * i + 1 .. 128 * (i + 1) (all class boundaries
 // above 1 KiB are multiples of 128); entries below 8 are tiny sizes and unused.
-const uint8_t hak_mid_class_of_index[HAK_MID_INDEXES] = {
+uint8_t hak_mid_class_of_index[HAK_MID_INDEXES] = {
     0, 0, 0, 0, 0, 0, 0, 0, 33, 34, 35, 36, 37, 38, 39, 40, 41, 41, 42, 42, 43, 43, 44, 44,
     45, 45, 46, 46, 47, 47, 48, 48, 49, 49, 49, 49, 50, 50, 50, 50, 51, 51, 51, 51, 52, 52, 52, 52,
     53, 53, 53, 53, 54, 54, 54, 54, 55, 55, 55, 55, 56, 56, 56, 56, 57, 57, 57, 57, 57, 57, 57, 57,
@@ -52,3 +53,29 @@ const uint8_t hak_mid_class_of_index[HAK_MID_INDEXES] = {
     80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80,
     80, 80, 80, 80, 80, 80, 80, 80,
 };
+
+int hak_size_class_extra_fits(size_t block_size) {
+  if (block_size <= HAK_TINY_MAX || block_size > HAK_MID_MAX) return 0;
+  if (block_size % ((size_t)1 << HAK_MID_INDEX_SHIFT) != 0) return 0;
+  for (unsigned c = HAK_TINY_CLASSES; c < HAK_REGULAR_CLASSES; c++) {
+    if (hak_class_block_size[c] == block_size) return 0;
+  }
+  return 1;
+}
+
+int hak_size_class_place_extra(size_t block_size) {
+  static int placed;
+  if (!hak_size_class_extra_fits(block_size)) return 0;
+  if (__atomic_exchange_n(&placed, 1, __ATOMIC_ACQ_REL)) return 0;
+  __atomic_store_n(&hak_class_block_size[HAK_EXTRA_CLASS], (uint32_t)block_size, __ATOMIC_RELEASE);
+  // Index i holds the sizes 128 i + 1 .. 128 (i + 1): those the extra block holds, and whose
+  // regular class is larger, go to the extra class.
+  for (size_t i = HAK_TINY_MAX >> HAK_MID_INDEX_SHIFT; i < HAK_MID_INDEXES; i++) {
+    size_t largest = (i + 1) << HAK_MID_INDEX_SHIFT;
+    if (largest > block_size) break;
+    if (hak_class_block_size[hak_mid_class_of_index[i]] > block_size) {
+      __atomic_store_n(&hak_mid_class_of_index[i], (uint8_t)HAK_EXTRA_CLASS, __ATOMIC_RELEASE);
+    }
+  }
+  return 1;
+}
