@@ -35,6 +35,12 @@
 #define HAK_STATIC_ASSERT(c, msg) _Static_assert(c, msg)
 #endif
 
+// Secure builds (--config=secure): encoded free-list links checked on every pop, a double free
+// always detected, freshly carved blocks in random order, a guard page in every slab.
+#ifndef HAKMEM_SECURE
+#define HAKMEM_SECURE 0
+#endif
+
 #define HAK_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define HAK_NOINLINE __attribute__((noinline))

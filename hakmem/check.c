@@ -52,7 +52,7 @@ static int mark(walk_t* w, const hak_slab_t* s, const void* b, uint64_t* seen, c
 static long walk_list(walk_t* w, const hak_slab_t* s, const hak_block_t* head, uint64_t* seen,
                       const char* list) {
   long n = 0;
-  for (const hak_block_t* b = head; b != NULL; b = b->next) {
+  for (const hak_block_t* b = head; b != NULL; b = hak_block_next(b)) {
     if (!mark(w, s, b, seen, list)) return -1;
     n++;
   }
@@ -63,7 +63,7 @@ static long walk_list(walk_t* w, const hak_slab_t* s, const hak_block_t* head, u
 static long walk_cached(walk_t* w, const hak_heap_t* heap, const hak_slab_t* s, uint64_t* seen) {
   if (heap == NULL || s->class_idx < HAK_TINY_CLASSES) return 0;
   long n = 0;
-  for (const hak_block_t* b = heap->mid_cache[s->class_idx - HAK_TINY_CLASSES].head; b; b = b->next) {
+  for (const hak_block_t* b = heap->mid_cache[s->class_idx - HAK_TINY_CLASSES].head; b; b = hak_block_next(b)) {
     if (hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT) != s) continue;
     if (!mark(w, s, b, seen, "mid cache")) return -1;
     n++;
@@ -184,7 +184,7 @@ static void check_mid_caches(walk_t* w, const hak_heap_t* heap, size_t attribute
   for (unsigned i = 0; i < HAK_MID_CLASSES && !w->failed; i++) {
     const hak_mid_cache_t* cache = &heap->mid_cache[i];
     uint32_t n = 0;
-    for (const hak_block_t* b = cache->head; b != NULL; b = b->next) {
+    for (const hak_block_t* b = cache->head; b != NULL; b = hak_block_next(b)) {
       if (++n > cache->count) break;
     }
     if (n != cache->count || n > cache->limit) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hakmem/hakmem.h"
+#include "hakmem/slab.h"
 
 namespace {
 
@@ -18,9 +19,10 @@ hak_check_report_t Walk() {
   return report;
 }
 
-struct Block {
-  Block* next;
-};
+// Free-list links through the slab box's accessors (encoded in secure builds).
+using Block = hak_block_t;
+Block* Next(Block* b) { return hak_block_next(b); }
+void SetNext(Block* b, Block* next) { hak_block_set_next(b, next); }
 
 TEST(Check, CountsLiveFreeRemoteAndCachedBlocks) {
   hak_check_report_t before = Walk();
@@ -67,13 +69,13 @@ TEST(Check, DetectsAForeignPointerOnAFreeList) {
   void* keep = hak_malloc(432);
   auto* a = static_cast<Block*>(hak_malloc(432));
   hak_free(a);  // a heads its slab's local_free list
-  Block* saved = a->next;
+  Block* saved = Next(a);
   Block outside;
-  a->next = &outside;
+  SetNext(a, &outside);
   hak_check_report_t report;
   EXPECT_FALSE(hak_check_heap(&report));
   EXPECT_NE(strstr(report.error, "which is not one of its blocks"), nullptr) << report.error;
-  a->next = saved;
+  SetNext(a, saved);
   Walk();
   hak_free(keep);
 }
@@ -84,13 +86,13 @@ TEST(Check, DetectsACycle) {
   auto* b = static_cast<Block*>(hak_malloc(432));
   hak_free(a);
   hak_free(b);  // local_free: b -> a -> ...
-  ASSERT_EQ(b->next, a);
-  Block* saved = a->next;
-  a->next = b;
+  ASSERT_EQ(Next(b), a);
+  Block* saved = Next(a);
+  SetNext(a, b);
   hak_check_report_t report;
   EXPECT_FALSE(hak_check_heap(&report));
   EXPECT_NE(strstr(report.error, "on a free list twice"), nullptr) << report.error;
-  a->next = saved;
+  SetNext(a, saved);
   Walk();
   hak_free(keep);
 }
@@ -101,12 +103,12 @@ TEST(Check, DetectsALostBlock) {
   auto* b = static_cast<Block*>(hak_malloc(432));
   hak_free(a);
   hak_free(b);  // local_free: b -> a -> ...
-  ASSERT_EQ(b->next, a);
-  b->next = a->next;  // a is now neither handed out nor free
+  ASSERT_EQ(Next(b), a);
+  SetNext(b, Next(a));  // a is now neither handed out nor free
   hak_check_report_t report;
   EXPECT_FALSE(hak_check_heap(&report));
   EXPECT_NE(strstr(report.error, "a block was lost or freed twice"), nullptr) << report.error;
-  b->next = a;
+  SetNext(b, a);
   Walk();
   hak_free(keep);
 }

@@ -345,16 +345,16 @@ void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   }
   // p joins the cache (the next malloc of this class wants it: it is the warmest block); the
   // older half goes back to the slabs.
-  block->next = cache->head;
+  hak_block_set_next(block, cache->head);
   uint32_t keep = (cache->limit + 1) / 2;
   hak_block_t* last_kept = block;
-  for (uint32_t i = 1; i < keep; i++) last_kept = last_kept->next;
-  hak_block_t* rest = last_kept->next;
-  last_kept->next = NULL;
+  for (uint32_t i = 1; i < keep; i++) last_kept = hak_mid_cache_link(last_kept, cls);
+  hak_block_t* rest = hak_mid_cache_link(last_kept, cls);
+  hak_block_set_next(last_kept, NULL);
   cache->head = block;
   cache->count = keep;
   while (rest) {
-    hak_block_t* next = rest->next;
+    hak_block_t* next = hak_mid_cache_link(rest, cls);
     free_to_slab(heap, rest);
     rest = next;
   }
@@ -368,7 +368,8 @@ static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
     hak_mid_cache_t* cache = &heap->mid_cache[c - HAK_TINY_CLASSES];
     hak_block_t* b = cache->head;
     if (b) {
-      cache->head = b->next;
+      cache->head = hak_mid_cache_link(b, c);
+      hak_block_handed_out(b);
       cache->count--;
       return b;
     }
@@ -384,7 +385,7 @@ static void mid_cache_flush_all(hak_heap_t* heap, int retire_emptied) {
     heap->mid_cache[i].head = NULL;
     heap->mid_cache[i].count = 0;
     while (b) {
-      hak_block_t* next = b->next;
+      hak_block_t* next = hak_mid_cache_link(b, HAK_TINY_CLASSES + i);
       if (retire_emptied) {
         free_to_slab(heap, b);
       } else {
@@ -553,6 +554,10 @@ void hak_heap_global_init(void) {
     return;
   }
   hak_config_init_once();
+#if HAKMEM_SECURE
+  hak_block_keys[0] = (uintptr_t)hak_os_random();
+  hak_block_keys[1] = (uintptr_t)hak_os_random();
+#endif
   hak_crash_install();
   pthread_key_create(&exit_key, thread_exit);
   atomic_store_explicit(&init_state, 2, memory_order_release);
@@ -585,7 +590,8 @@ void* hak_heap_alloc_slow(size_t n) {
     if (++heap->slow_calls % PURGE_CHECK_EVERY == 0) maybe_purge(heap);
   }
   hak_block_t* b = s->free;
-  s->free = b->next;
+  s->free = hak_block_pop(b, s->slab_shift);
+  hak_block_handed_out(b);
   return b;
 out_of_memory:
   errno = ENOMEM;
@@ -624,9 +630,13 @@ void hak_heap_free_slow(void* p, uintptr_t map_word) {
     invalid_free(p, "not the start of a block");
   }
   uintptr_t owner = map_word & ~(uintptr_t)HAK_KIND_MASK;
+  int looks_free = hak_block_looks_free((const hak_block_t*)p, seg->slab_shift);
   if (owner == hak_thread_id()) {
+    if (HAK_UNLIKELY(looks_free)) hak_heap_confirm_double_free(s, p);
     if (hak_slab_free_local(s, p)) hak_heap_slab_emptied(s);
   } else {
+    // Another thread's lists cannot be walked from here: a block that looks free is taken to be.
+    if (HAK_UNLIKELY(looks_free)) hak_fatal("double free detected", p, "the block is free already");
     hak_slab_free_remote(s, p);
   }
 }
@@ -734,4 +744,26 @@ int hak_heap_place_extra_class(size_t block_size) {
   }
   pthread_mutex_unlock(&heaps_lock);
   return placed;
+}
+
+static int list_holds(const hak_block_t* list, const void* p, size_t max) {
+  for (size_t n = 0; list != NULL && n <= max; n++, list = hak_block_next(list)) {
+    if (list == p) return 1;
+  }
+  return 0;
+}
+
+void hak_heap_confirm_double_free(hak_slab_t* slab, const void* p) {
+  // Remote frees only prepend to their list: a snapshot of its head can be walked.
+  const hak_block_t* remote = (const hak_block_t*)__atomic_load_n(&slab->remote, __ATOMIC_ACQUIRE);
+  int found = list_holds(slab->free, p, slab->capacity) ||
+              list_holds(slab->local_free, p, slab->capacity) ||
+              list_holds(remote, p, slab->capacity);
+  hak_heap_t* heap = hak_tls.heap;
+  unsigned cls = slab->class_idx;
+  if (!found && heap != NULL && cls >= HAK_TINY_CLASSES && cls < HAK_CLASS_COUNT) {
+    const hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
+    found = list_holds(cache->head, p, cache->count);
+  }
+  if (found) hak_fatal("double free detected", p, "the block is on a free list");
 }

@@ -53,6 +53,18 @@ typedef struct hak_class_counters_s {
   uint64_t cache_overflows;  // mid cache full: half of it went back to the slabs
 } hak_class_counters_t;
 
+// The link of b, a block on the mid cache of class `cls`. The cache holds blocks of many slabs:
+// secure builds check that the link leads to a block of the same class.
+HAK_INLINE hak_block_t* hak_mid_cache_link(const hak_block_t* b, unsigned cls) {
+  hak_block_t* next = hak_block_next(b);
+#if HAKMEM_SECURE
+  if (HAK_UNLIKELY(next != NULL && hak_medium_class_checked(next) != cls)) hak_block_corrupted(b);
+#else
+  (void)cls;
+#endif
+  return next;
+}
+
 typedef struct hak_heap_s {
   uintptr_t owner;                              // hak_thread_id() of the thread using it
   hak_slab_t* current[HAK_CLASS_COUNT];         // allocation slab per class (or the empty slab)
@@ -88,6 +100,11 @@ HAK_NOINLINE void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, vo
 // Aborts with a message naming p, a pointer into a MEDIUM slab of this thread that is not a
 // block start, or a block freed twice.
 HAK_NORETURN HAK_COLD void hak_heap_invalid_free(const void* p);
+
+// Secure builds: block p of `slab`, owned by this thread, looks free already. Aborts naming a
+// double free if p is on one of the slab's lists or the thread's mid cache; returns otherwise
+// (program data that happened to decode to a link).
+HAK_NOINLINE HAK_COLD void hak_heap_confirm_double_free(hak_slab_t* slab, const void* p);
 
 // A slab that the fast path emptied (used reached 0) on its owner thread.
 HAK_NOINLINE void hak_heap_slab_emptied(hak_slab_t* slab);

@@ -66,6 +66,22 @@ static void format(hak_segment_t* s, void* base, hak_segment_kind_t kind) {
   s->next = s->prev = NULL;
 }
 
+// Secure builds: the page before each slab's last page (which holds its header) is made
+// inaccessible, so that an overflow off the end of a slab's blocks faults instead of reaching
+// the headers and the next slab. Slabs never carve into it (slab.c). `undo` makes the whole
+// segment accessible again (for reuse as the other kind, whose slabs end elsewhere).
+static void guard_slabs(void* base, unsigned slab_shift, int undo) {
+  if (!HAKMEM_SECURE) return;
+  if (undo) {
+    hak_os_protect(base, HAK_SEGMENT_SIZE, 1);
+    return;
+  }
+  size_t slab_size = (size_t)1 << slab_shift;
+  for (size_t off = slab_size; off <= HAK_SEGMENT_SIZE; off += slab_size) {
+    hak_os_protect((uint8_t*)base + off - 2 * HAK_PAGE_SIZE, HAK_PAGE_SIZE, 0);
+  }
+}
+
 static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   pthread_mutex_lock(&lists_lock);
   hak_segment_t* s = cache;
@@ -77,6 +93,10 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   if (s == NULL) return NULL;
   // The cached header may be of the other kind; the new header goes where this kind expects it.
   void* base = hak_segment_of(s);
+  if (s->kind != kind) {
+    guard_slabs(base, s->slab_shift, 1);
+    guard_slabs(base, slab_shift_of(kind), 0);
+  }
   HAK_UNPOISON(base, HAK_SEGMENT_SIZE);  // asan builds: slab init poisons the new layout's slabs
   hak_segment_t* header = hak_segment_header(base, slab_shift_of(kind));
   if (header != s) memset(s, 0, sizeof *s);
@@ -91,6 +111,7 @@ hak_segment_t* hak_segment_acquire(hak_segment_kind_t kind, struct hak_heap_s* h
     void* base = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE);
     if (base == NULL) return NULL;
     atomic_fetch_add_explicit(&mapped_segments, 1, memory_order_relaxed);
+    guard_slabs(base, slab_shift_of(kind), 0);
     s = hak_segment_header(base, slab_shift_of(kind));
     format(s, base, kind);
   }

@@ -86,6 +86,11 @@ HAK_INLINE unsigned hak_medium_class_at(const void* p) {
                          __ATOMIC_RELAXED);
 }
 
+// For any address, however wild (a decoded free-list link in secure builds): 0 outside the map.
+HAK_INLINE unsigned hak_medium_class_checked(const void* p) {
+  return ((uintptr_t)p >> HAK_ADDRESS_BITS) == 0 ? hak_medium_class_at(p) : 0;
+}
+
 HAK_INLINE void hak_medium_class_set(const void* p, unsigned cls) {
   __atomic_store_n(&hak_medium_class_map[(uintptr_t)p >> HAK_MEDIUM_SLAB_SHIFT], (uint8_t)cls,
                    __ATOMIC_RELAXED);

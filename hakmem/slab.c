@@ -2,11 +2,15 @@
 
 #include <string.h>
 
+#include "hakmem/os/os.h"
 #include "hakmem/size_class.h"
 
 // Every MEDIUM slab leaves room for a segment header, not only slab 0: their capacity is then
 // a function of the class alone, which the mid free fast path checks against (hak_mid_cache_t).
+// Secure builds end the blocks two pages before the slab's end: a guard page, then the page
+// holding the headers (hak_segment_guard_slabs).
 static size_t usable_bytes(unsigned index, size_t slab_size) {
+  if (HAKMEM_SECURE) return slab_size - 2 * HAK_PAGE_SIZE;
   int segment_header = index == 0 || slab_size == HAK_MEDIUM_SLAB_SIZE;
   return slab_size - sizeof(hak_slab_t) - (segment_header ? HAK_SEGMENT_HEADER_SIZE : 0);
 }
@@ -40,23 +44,67 @@ hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, 
   return slab;
 }
 
+// Blocks are linked in address order, but in secure builds in a random order within each chunk
+// of SHUFFLE_CHUNK, so that which block the next malloc returns cannot be predicted.
+#define SHUFFLE_CHUNK 64
+
+#if HAKMEM_SECURE
+uintptr_t hak_block_keys[2];
+static HAK_TLS uint64_t shuffle_state;
+
+static uint64_t next_random(void) {
+  uint64_t x = shuffle_state ? shuffle_state : hak_block_keys[1] ^ (uint64_t)hak_thread_id();
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return shuffle_state = x;
+}
+#endif
+
+static void carve_order(uint16_t* order, unsigned count) {
+  for (unsigned i = 0; i < count; i++) order[i] = (uint16_t)i;
+#if HAKMEM_SECURE
+  for (unsigned i = count; i > 1; i--) {  // Fisher-Yates
+    unsigned j = (unsigned)(next_random() % i);
+    uint16_t t = order[i - 1];
+    order[i - 1] = order[j];
+    order[j] = t;
+  }
+#endif
+}
+
+void hak_block_corrupted(const hak_block_t* b) {
+  hak_fatal("corrupted free list", b, "a freed block was written to (use after free?)");
+}
+
 unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
   HAK_ASSERT(slab->free == NULL);
   unsigned n = slab->capacity - slab->carved;
   if (n > max_blocks) n = max_blocks;
   if (n == 0) return 0;
-  uint8_t* first = hak_slab_start(slab) + (size_t)slab->carved * slab->block_size;
+  uint8_t* start = hak_slab_start(slab) + (size_t)slab->carved * slab->block_size;
   size_t size = slab->block_size;
-  for (unsigned i = 0; i < n; i++) {
-    HAK_UNPOISON(first + i * size, sizeof(hak_block_t));  // a free block's link stays addressable
-    ((hak_block_t*)(first + i * size))->next = i + 1 < n ? (hak_block_t*)(first + (i + 1) * size) : NULL;
+  uint16_t order[SHUFFLE_CHUNK];
+  hak_block_t* first = NULL;
+  hak_block_t* last = NULL;
+  for (unsigned chunk = 0; chunk < n; chunk += SHUFFLE_CHUNK) {
+    unsigned count = n - chunk < SHUFFLE_CHUNK ? n - chunk : SHUFFLE_CHUNK;
+    carve_order(order, count);
+    for (unsigned i = 0; i < count; i++) {
+      hak_block_t* b = (hak_block_t*)(start + (size_t)(chunk + order[i]) * size);
+      HAK_UNPOISON(b, sizeof(hak_block_t));  // a free block's link stays addressable
+      if (last) hak_block_set_next(last, b);
+      else first = b;
+      last = b;
+    }
   }
+  hak_block_set_next(last, NULL);
   // Read by other threads validating a remote free (hak_slab_is_block): store atomically. In
   // this order, a fork that stops this thread half-way leaves blocks carved but on no list (lost
   // to the child), never blocks on a list that validation says were not carved.
   __atomic_store_n(&slab->carved, (uint16_t)(slab->carved + n), __ATOMIC_RELAXED);
   slab->used += n;
-  __atomic_store_n(&slab->free, (hak_block_t*)first, __ATOMIC_RELEASE);
+  __atomic_store_n(&slab->free, first, __ATOMIC_RELEASE);
   return n;
 }
 
@@ -79,12 +127,14 @@ unsigned hak_slab_collect_remote(hak_slab_t* slab) {
   if (list == NULL) return 0;
   unsigned n = 1;
   hak_block_t* tail = list;
-  while (tail->next != NULL) {
-    tail = tail->next;
+  hak_block_t* next;
+  while ((next = hak_block_next(tail)) != NULL) {
+    if (HAKMEM_SECURE && !hak_block_link_ok(tail, next, slab->slab_shift)) hak_block_corrupted(tail);
+    tail = next;
     HAK_CHECK(++n <= slab->used, "double free or corrupted remote free list", tail,
               "more blocks freed than allocated");
   }
-  tail->next = slab->local_free;
+  hak_block_set_next(tail, slab->local_free);
   slab->local_free = list;
   slab->used -= n;
   return n;
@@ -95,12 +145,14 @@ void hak_slab_unload_free(hak_slab_t* slab) {
   if (list == NULL) return;
   unsigned n = 1;
   hak_block_t* tail = list;
-  while (tail->next != NULL) {
-    tail = tail->next;
+  hak_block_t* next;
+  while ((next = hak_block_next(tail)) != NULL) {
+    if (HAKMEM_SECURE && !hak_block_link_ok(tail, next, slab->slab_shift)) hak_block_corrupted(tail);
+    tail = next;
     HAK_CHECK(++n <= slab->capacity, "corrupted free list", tail, "list longer than its slab");
   }
   __atomic_store_n(&slab->free, NULL, __ATOMIC_RELEASE);  // first: see hak_slab_take_local
-  tail->next = slab->local_free;
+  hak_block_set_next(tail, slab->local_free);
   __atomic_store_n(&slab->local_free, list, __ATOMIC_RELEASE);
   slab->used -= n;
 }
@@ -109,14 +161,14 @@ void hak_slab_free_remote(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
   uintptr_t head = __atomic_load_n(&slab->remote, __ATOMIC_RELAXED);
   do {
-    block->next = (hak_block_t*)head;
+    hak_block_set_next(block, (hak_block_t*)head);
   } while (!__atomic_compare_exchange_n(&slab->remote, &head, (uintptr_t)block, 1,
                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 void hak_slab_check_empty(const hak_slab_t* slab) {
   unsigned n = 0;
-  for (const hak_block_t* b = slab->local_free; b != NULL; b = b->next) {
+  for (const hak_block_t* b = slab->local_free; b != NULL; b = hak_block_next(b)) {
     HAK_CHECK(++n <= slab->carved, "double free detected", b, "a block was freed twice");
     HAK_ASSERT_EXPENSIVE(hak_slab_is_block(slab, b));
   }

@@ -60,6 +60,73 @@ typedef struct hak_slab_s {
 
 HAK_STATIC_ASSERT(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is two cache lines");
 
+// Free-list links. Secure builds store each link encoded with two process-wide random keys and
+// rotated by the key (as mimalloc's secure mode does): a program that writes into a freed block,
+// or forges a link, leaves one that decodes to an address outside the block's slab, which every
+// pop checks. A block handed out has its link cleared, so that its first word decodes to a free
+// block's link only if it is on a free list already (hak_block_looks_free: the double-free test).
+#if HAKMEM_SECURE
+extern uintptr_t hak_block_keys[2];  // set once at init, never zero
+
+HAK_INLINE uintptr_t hak_rotl(uintptr_t x, unsigned r) {
+  r &= 63;
+  return r ? (x << r) | (x >> (64 - r)) : x;
+}
+
+HAK_INLINE hak_block_t* hak_block_next(const hak_block_t* b) {
+  uintptr_t stored = (uintptr_t)b->next - hak_block_keys[0];
+  return (hak_block_t*)(hak_rotl(stored, 64 - (unsigned)(hak_block_keys[0] & 63)) ^ hak_block_keys[1]);
+}
+
+HAK_INLINE void hak_block_set_next(hak_block_t* b, const hak_block_t* next) {
+  uintptr_t mixed = hak_rotl((uintptr_t)next ^ hak_block_keys[1], (unsigned)hak_block_keys[0]);
+  b->next = (hak_block_t*)(mixed + hak_block_keys[0]);
+}
+#else
+HAK_INLINE hak_block_t* hak_block_next(const hak_block_t* b) { return b->next; }
+HAK_INLINE void hak_block_set_next(hak_block_t* b, const hak_block_t* next) {
+  b->next = (hak_block_t*)next;
+}
+#endif
+
+// A link a free block of the slab of 2^slab_shift bytes holding b can have: NULL or that slab.
+HAK_INLINE int hak_block_link_ok(const hak_block_t* b, const hak_block_t* next, unsigned slab_shift) {
+  return next == NULL || (((uintptr_t)next ^ (uintptr_t)b) >> slab_shift) == 0;
+}
+
+// Aborts: the link of free block b decodes to no block of its slab (secure builds).
+HAK_NORETURN HAK_COLD void hak_block_corrupted(const hak_block_t* b);
+
+// The link of b, the head of a free list of one slab, which is being popped: the next head.
+// Secure builds check it.
+HAK_INLINE hak_block_t* hak_block_pop(hak_block_t* b, unsigned slab_shift) {
+  hak_block_t* next = hak_block_next(b);
+#if HAKMEM_SECURE
+  if (HAK_UNLIKELY(!hak_block_link_ok(b, next, slab_shift))) hak_block_corrupted(b);
+#else
+  (void)slab_shift;
+#endif
+  return next;
+}
+
+// Block b was popped and the list head moved past it. Secure builds clear its link, in this
+// order: a fork stopping the thread in between leaves a list whose head still links on.
+HAK_INLINE void hak_block_handed_out(hak_block_t* b) {
+#if HAKMEM_SECURE
+  HAK_COMPILER_BARRIER();
+  b->next = NULL;
+#else
+  (void)b;
+#endif
+}
+
+// Secure builds: nonzero if the first word of block b, which is being freed, decodes to the link
+// of a free block of its slab. Held blocks start with their link cleared or with program data,
+// which decodes to such a link with a probability below 2^-40: b is almost surely free already.
+HAK_INLINE int hak_block_looks_free(const hak_block_t* b, unsigned slab_shift) {
+  return HAKMEM_SECURE && hak_block_link_ok(b, hak_block_next(b), slab_shift);
+}
+
 HAK_INLINE hak_slab_t* hak_slab_of_shift(const void* p, unsigned slab_shift) {
   return (hak_slab_t*)(((uintptr_t)p | (((uintptr_t)1 << slab_shift) - 1)) + 1 - sizeof(hak_slab_t));
 }
@@ -81,7 +148,7 @@ HAK_INLINE uint8_t* hak_slab_start(const hak_slab_t* slab) {
 // Owner-thread free of a block of this slab; returns nonzero when the slab became empty.
 HAK_INLINE int hak_slab_free_local(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
-  block->next = slab->local_free;
+  hak_block_set_next(block, slab->local_free);
   slab->local_free = block;
   HAK_COMPILER_BARRIER();
   return --slab->used == 0;

@@ -47,6 +47,11 @@ uint64_t hak_os_now_ms(void);
 size_t hak_os_rss_bytes(void);
 // Peak resident set size of the process (VmHWM), or 0 if unknown. Does not allocate.
 size_t hak_os_peak_rss_bytes(void);
+// Makes a page-aligned range inaccessible (guard) or readable and writable again. 0 on success.
+int hak_os_protect(void* addr, size_t size, int accessible);
+// A random word from the kernel (getrandom), or one derived from the clock and addresses if the
+// kernel has none to give yet. Never zero.
+uint64_t hak_os_random(void);
 
 HAK_EXTERN_C_END
 

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,4 +102,19 @@ size_t hak_os_peak_rss_bytes(void) {
   size_t kib = 0;
   while (*s >= '0' && *s <= '9') kib = kib * 10 + (size_t)(*s++ - '0');
   return kib * 1024;
+}
+
+int hak_os_protect(void* addr, size_t size, int accessible) {
+  return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+}
+
+uint64_t hak_os_random(void) {
+  uint64_t value = 0;
+  if (getrandom(&value, sizeof value, GRND_NONBLOCK) != (ssize_t)sizeof value) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    value = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&value ^
+            ((uint64_t)ts.tv_sec << 32);
+  }
+  return value ? value : 0x9E3779B97F4A7C15ull;
 }

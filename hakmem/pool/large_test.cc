@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "hakmem/base.h"
 #include "hakmem/config.h"
 #include "hakmem/hakmem.h"
 
@@ -184,19 +185,21 @@ TEST(Large, RssFallsAfterAOneGiBPeak) {
   hak_stats_t peak;
   hak_stats(&peak);
   for (char* p : blocks) hak_free(p);
-  // Keep the allocator busy for up to a second; RSS must fall below 10% of the peak.
+  // Keep the allocator busy for up to a second; RSS must fall below 10% of the peak. Under ASan
+  // the shadow of every byte once written, an eighth of it, stays resident: ASan's, not ours.
+  size_t limit = peak.rss_bytes / 10 + (HAK_ASAN ? peak.rss_bytes / 8 : 0);
   hak_stats_t now;
   int ms = 0;
   for (; ms < 1000; ms += 10) {
     hak_free(Alloc(80 * kKiB));
     usleep(10 * 1000);
     hak_stats(&now);
-    if (now.rss_bytes < peak.rss_bytes / 10) break;
+    if (now.rss_bytes < limit) break;
   }
   printf("rss %zu MiB at the peak, %zu MiB %d ms after the last free\n", peak.rss_bytes >> 20,
          now.rss_bytes >> 20, ms + 10);
   EXPECT_GT(peak.rss_bytes, 1u << 30);
-  EXPECT_LT(now.rss_bytes, peak.rss_bytes / 10) << now.rss_bytes << " of " << peak.rss_bytes;
+  EXPECT_LT(now.rss_bytes, limit) << now.rss_bytes << " of " << peak.rss_bytes;
 }
 
 }  // namespace

@@ -24,14 +24,16 @@ HAK_INLINE void* hak_mid_alloc(size_t n) {
     hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
     hak_block_t* b = cache->head;
     if (HAK_LIKELY(b != NULL)) {
-      cache->head = b->next;
+      cache->head = hak_mid_cache_link(b, cls);
+      hak_block_handed_out(b);
       cache->count--;
       return b;
     }
     hak_slab_t* s = heap->current[cls];
     b = s->free;
     if (HAK_LIKELY(b != NULL)) {
-      s->free = b->next;
+      s->free = hak_block_pop(b, HAK_MEDIUM_SLAB_SHIFT);
+      hak_block_handed_out(b);
       return b;
     }
   }
@@ -57,12 +59,18 @@ HAK_INLINE int hak_mid_free_local(void* p, uintptr_t map_word) {
                    cache->head == (hak_block_t*)p)) {
     hak_heap_invalid_free(p);
   }
+#if HAKMEM_SECURE
+  hak_block_t* link = hak_block_next((hak_block_t*)p);
+  if (HAK_UNLIKELY(link == NULL || hak_medium_class_checked(link) == index + HAK_TINY_CLASSES)) {
+    hak_heap_confirm_double_free(hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT), p);
+  }
+#endif
   if (HAK_UNLIKELY(cache->count >= cache->limit)) {
     hak_heap_mid_cache_overflow(heap, index + HAK_TINY_CLASSES, p);
     return 1;
   }
   hak_block_t* b = (hak_block_t*)p;
-  b->next = cache->head;
+  hak_block_set_next(b, cache->head);
   cache->head = b;
   cache->count++;
   return 1;

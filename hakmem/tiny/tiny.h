@@ -23,7 +23,8 @@ HAK_INLINE void* hak_tiny_alloc(size_t n) {
   hak_slab_t* s = hak_tls.direct[hak_tiny_index(n)];
   hak_block_t* b = s->free;
   if (HAK_UNLIKELY(b == NULL)) return hak_heap_alloc_slow(n);
-  s->free = b->next;
+  s->free = hak_block_pop(b, HAK_SMALL_SLAB_SHIFT);
+  hak_block_handed_out(b);
   return b;
 }
 
@@ -34,6 +35,9 @@ HAK_INLINE int hak_tiny_free(void* p, uintptr_t* map_word) {
   if (HAK_LIKELY(word == hak_thread_id())) {
     hak_slab_t* s = hak_small_slab_of(p);
     HAK_ASSERT(hak_slab_is_block(s, p));
+    if (HAK_UNLIKELY(hak_block_looks_free((hak_block_t*)p, HAK_SMALL_SLAB_SHIFT))) {
+      hak_heap_confirm_double_free(s, p);
+    }
     if (HAK_UNLIKELY(hak_slab_free_local(s, p))) hak_heap_slab_emptied(s);
     return 1;
   }
