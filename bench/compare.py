@@ -130,6 +130,9 @@ def commit(workspace):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--so", required=True, help="libhakmem.so to preload")
+    parser.add_argument("--extra", action="append", default=[], metavar="hakmem-NAME=PATH",
+                        help="another build of hakmem to run as its own column (not a peer), "
+                        "e.g. hakmem-secure=bazel-out/k8-optsecure/bin/hakmem/libhakmem.so")
     parser.add_argument("--bin-dir", required=True, help="directory of the benchmark binaries")
     parser.add_argument("--runs", type=int, help="runs per allocator (default 5, --quick 3)")
     parser.add_argument("--only", help="comma-separated benchmark names to run")
@@ -149,7 +152,14 @@ def main():
     if "-opt" not in os.path.realpath(so):
         print("note: %s is not a release build; use --config=release for numbers" % so)
 
-    allocators = {"hakmem": so, "glibc": None}
+    allocators = {"hakmem": so}
+    for extra in args.extra:
+        name, sep, path = extra.partition("=")
+        path = os.path.join(workspace, path)  # relative to the workspace, as bazel run is not
+        if not sep or not name.startswith("hakmem-") or not os.path.exists(path):
+            sys.exit("compare: --extra wants hakmem-NAME=PATH of an existing .so, got %r" % extra)
+        allocators[name] = os.path.abspath(path)
+    allocators["glibc"] = None
     for name, path in PEERS.items():
         if os.path.exists(path):
             allocators[name] = path

@@ -11,7 +11,8 @@ DOC_END = "<!-- end of results -->"
 
 
 def peers(results):
-    return [n for n in results["allocators"] if n != "hakmem"]
+    """The other allocators: not hakmem, nor a variant of it added with --extra (hakmem-*)."""
+    return [n for n in results["allocators"] if not n.startswith("hakmem")]
 
 
 def best_peer(entry, names):

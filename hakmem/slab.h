@@ -68,14 +68,13 @@ HAK_STATIC_ASSERT(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is tw
 #if HAKMEM_SECURE
 extern uintptr_t hak_block_keys[2];  // set once at init, never zero
 
-HAK_INLINE uintptr_t hak_rotl(uintptr_t x, unsigned r) {
-  r &= 63;
-  return r ? (x << r) | (x >> (64 - r)) : x;
-}
+// Compiles to one rol / ror instruction.
+HAK_INLINE uintptr_t hak_rotl(uintptr_t x, unsigned r) { return (x << (r & 63)) | (x >> (-r & 63)); }
+HAK_INLINE uintptr_t hak_rotr(uintptr_t x, unsigned r) { return (x >> (r & 63)) | (x << (-r & 63)); }
 
 HAK_INLINE hak_block_t* hak_block_next(const hak_block_t* b) {
   uintptr_t stored = (uintptr_t)b->next - hak_block_keys[0];
-  return (hak_block_t*)(hak_rotl(stored, 64 - (unsigned)(hak_block_keys[0] & 63)) ^ hak_block_keys[1]);
+  return (hak_block_t*)(hak_rotr(stored, (unsigned)hak_block_keys[0]) ^ hak_block_keys[1]);
 }
 
 HAK_INLINE void hak_block_set_next(hak_block_t* b, const hak_block_t* next) {
