@@ -70,38 +70,39 @@ uint64_t hak_os_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-size_t hak_os_rss_bytes(void) {
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+// Reads a small /proc file into buf (NUL-terminated); its length, or 0. No stdio, no malloc.
+static size_t read_proc(const char* path, char* buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  char buf[128];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  ssize_t n = read(fd, buf, size - 1);
   close(fd);
   if (n <= 0) return 0;
   buf[n] = '\0';
-  // statm: size resident shared ...; parse the second field without sscanf (no locale, no malloc).
+  return (size_t)n;
+}
+
+// The decimal number at s after any blanks (no sscanf: no locale, no malloc).
+static size_t parse_decimal(const char* s) {
+  while (*s == ' ' || *s == '\t') s++;
+  size_t value = 0;
+  while (*s >= '0' && *s <= '9') value = value * 10 + (size_t)(*s++ - '0');
+  return value;
+}
+
+size_t hak_os_rss_bytes(void) {
+  char buf[128];
+  if (read_proc("/proc/self/statm", buf, sizeof buf) == 0) return 0;
+  // statm: size resident shared ...: the second field.
   const char* s = buf;
   while (*s && *s != ' ') s++;
-  while (*s == ' ') s++;
-  size_t pages = 0;
-  while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
-  return pages * (size_t)sysconf(_SC_PAGESIZE);
+  return parse_decimal(s) * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 size_t hak_os_peak_rss_bytes(void) {
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
   char buf[4096];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
+  if (read_proc("/proc/self/status", buf, sizeof buf) == 0) return 0;
   const char* s = strstr(buf, "VmHWM:");
-  if (s == NULL) return 0;
-  s += 6;
-  while (*s == ' ' || *s == '\t') s++;
-  size_t kib = 0;
-  while (*s >= '0' && *s <= '9') kib = kib * 10 + (size_t)(*s++ - '0');
-  return kib * 1024;
+  return s == NULL ? 0 : parse_decimal(s + 6) * 1024;
 }
 
 int hak_os_protect(void* addr, size_t size, int accessible) {
