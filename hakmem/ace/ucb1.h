@@ -1,0 +1,39 @@
+// ace/ucb1: the UCB1 multi-armed bandit the adaptive cache engine picks candidate settings with
+// (which W_MAX rounding to try next).
+//
+// Owns: nothing but the state it is handed. May use: base. Pure arithmetic: no allocation, no
+// clock, no threads; the caller serialises calls (the engine's one background thread does).
+//
+// Each arm is tried once, then the one maximising  mean reward + sqrt(2 ln(total) / plays)
+// (Auer, Cesa-Bianchi and Fischer, 2002). Rewards are in [0, 1].
+#ifndef HAKMEM_ACE_UCB1_H
+#define HAKMEM_ACE_UCB1_H
+
+#include <stdint.h>
+
+#include "hakmem/base.h"
+
+HAK_EXTERN_C_BEGIN
+
+#define HAK_UCB1_MAX_ARMS 8
+
+typedef struct hak_ucb1_s {
+  unsigned arms;
+  uint64_t plays[HAK_UCB1_MAX_ARMS];
+  double reward_sum[HAK_UCB1_MAX_ARMS];
+  uint64_t total;
+} hak_ucb1_t;
+
+// arms in [1, HAK_UCB1_MAX_ARMS].
+void hak_ucb1_init(hak_ucb1_t* bandit, unsigned arms);
+// The arm to play next.
+unsigned hak_ucb1_select(const hak_ucb1_t* bandit);
+// Records a play of `arm` that earned `reward` (clamped to [0, 1]).
+void hak_ucb1_update(hak_ucb1_t* bandit, unsigned arm, double reward);
+// The arm with the best mean reward so far (the first of equals; arm 0 before any play).
+unsigned hak_ucb1_best(const hak_ucb1_t* bandit);
+double hak_ucb1_mean(const hak_ucb1_t* bandit, unsigned arm);
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_ACE_UCB1_H
