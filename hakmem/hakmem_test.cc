@@ -326,6 +326,8 @@ void PlaceExtraClassUnderThreads() {
 }
 
 TEST(HakmemDeathTest, ExtraClassPlacedWhileThreadsRun) {
+  // A fresh process: the child starts threads, which a forked copy of this one may not.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(PlaceExtraClassUnderThreads(), testing::ExitedWithCode(0), "");
 }
 

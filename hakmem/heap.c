@@ -35,6 +35,7 @@ static hak_heap_t* heaps;
 static hak_class_counters_t gone_counters[HAK_CLASS_COUNT];  // of heaps whose thread exited
 static pthread_key_t exit_key;
 static _Atomic int init_state;  // 0: not started, 1: in progress, 2: done
+static HAK_TLS int initializing_here;  // this thread runs hak_heap_global_init
 
 #define HAK_EMPTY ((hak_slab_t*)&hak_empty_slab)
 #define PURGE_CHECK_EVERY 64
@@ -549,10 +550,14 @@ static void fork_child(void) {
 void hak_heap_global_init(void) {
   int expected = 0;
   if (atomic_load_explicit(&init_state, memory_order_acquire) == 2) return;
+  // pthread_atfork below may allocate: the initialising thread then comes back here, and finds
+  // everything that allocation needs done already.
+  if (initializing_here) return;
   if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
     while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) sched_yield();
     return;
   }
+  initializing_here = 1;
   hak_config_init_once();
 #if HAKMEM_SECURE
   hak_block_keys[0] = (uintptr_t)hak_os_random();
@@ -560,9 +565,11 @@ void hak_heap_global_init(void) {
 #endif
   hak_crash_install();
   pthread_key_create(&exit_key, thread_exit);
-  atomic_store_explicit(&init_state, 2, memory_order_release);
-  // May allocate: registered after init_state says done, so that allocation proceeds.
+  // Before any other thread may take heaps_lock: a fork while one holds it, with no handler to
+  // take it first, would leave it locked forever in the child.
   pthread_atfork(fork_prepare, fork_parent, fork_child);
+  initializing_here = 0;
+  atomic_store_explicit(&init_state, 2, memory_order_release);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,8 +584,9 @@ void* hak_heap_alloc_slow(size_t n) {
   // A routed range never gets a current slab or cached block: all its requests come here.
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
   unsigned cls = hak_size_class(n);
-  // The extra class's cache geometry was published before the lookup table pointed here.
-  if (cls == HAK_EXTRA_CLASS) __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  // The extra class's cache geometry was published before its size (a release store): reading
+  // the size with acquire order makes the geometry visible here.
+  if (cls == HAK_EXTRA_CLASS) (void)__atomic_load_n(&hak_class_block_size[cls], __ATOMIC_ACQUIRE);
   hak_slab_t* s = heap->current[cls];
   if (s->free == NULL) {
     if (cls >= HAK_TINY_CLASSES) {

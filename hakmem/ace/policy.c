@@ -3,8 +3,10 @@
 #include <sched.h>
 #include <stddef.h>
 
-// The fields are copied word by word with relaxed atomics: a reader may race with the rewrite
-// of its slot (it then retries), which must not be a data race in the C sense.
+// The fields are copied word by word with atomics: a reader may race with the rewrite of its slot
+// (it then retries), which must not be a data race in the C sense. Release stores and acquire
+// loads order each word after the odd sequence number and before the final check, with no
+// fences (which ThreadSanitizer cannot follow).
 #define POLICY_WORDS (sizeof(hak_ace_policy_t) / sizeof(uint32_t))
 #define SLOTS 8
 
@@ -23,7 +25,7 @@ static uint64_t latest;    // version of *current, __atomic access
 static void copy_in(slot_t* slot, const hak_ace_policy_t* policy) {
   const uint32_t* from = (const uint32_t*)policy;
   for (size_t i = 0; i < POLICY_WORDS; i++) {
-    __atomic_store_n(&slot->words[i], from[i], __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->words[i], from[i], __ATOMIC_RELEASE);
   }
 }
 
@@ -34,7 +36,6 @@ uint64_t hak_ace_policy_publish(const hak_ace_policy_t* policy) {
   copy.version = version;
   uint64_t seq = __atomic_load_n(&slot->seq, __ATOMIC_RELAXED);
   __atomic_store_n(&slot->seq, seq + 1, __ATOMIC_RELAXED);  // odd: being written
-  __atomic_thread_fence(__ATOMIC_RELEASE);
   copy_in(slot, &copy);
   __atomic_store_n(&slot->seq, seq + 2, __ATOMIC_RELEASE);
   __atomic_store_n(&current, slot, __ATOMIC_RELEASE);
@@ -56,9 +57,8 @@ uint64_t hak_ace_policy_read(hak_ace_policy_t* out) {
     hak_ace_policy_t copy;
     uint32_t* to = (uint32_t*)&copy;
     for (size_t i = 0; i < POLICY_WORDS; i++) {
-      to[i] = __atomic_load_n(&slot->words[i], __ATOMIC_RELAXED);
+      to[i] = __atomic_load_n(&slot->words[i], __ATOMIC_ACQUIRE);
     }
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&slot->seq, __ATOMIC_RELAXED) != seq) continue;  // torn: again
     *out = copy;
     return copy.version;
