@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <stddef.h>
+#include <string.h>
 
 // The fields are copied word by word with atomics: a reader may race with the rewrite of its slot
 // (it then retries), which must not be a data race in the C sense. Release stores and acquire
@@ -54,13 +55,12 @@ uint64_t hak_ace_policy_read(hak_ace_policy_t* out) {
       sched_yield();
       continue;
     }
-    hak_ace_policy_t copy;
-    uint32_t* to = (uint32_t*)&copy;
+    uint32_t words[POLICY_WORDS];
     for (size_t i = 0; i < POLICY_WORDS; i++) {
-      to[i] = __atomic_load_n(&slot->words[i], __ATOMIC_ACQUIRE);
+      words[i] = __atomic_load_n(&slot->words[i], __ATOMIC_ACQUIRE);
     }
     if (__atomic_load_n(&slot->seq, __ATOMIC_RELAXED) != seq) continue;  // torn: again
-    *out = copy;
-    return copy.version;
+    memcpy(out, words, sizeof words);
+    return out->version;
   }
 }
