@@ -47,9 +47,11 @@ TEST(Policy, ReadersNeverSeeATornSnapshot) {
   hak_ace_policy_publish(&first);
   std::atomic<bool> stop{false};
   std::atomic<long> torn{0}, reads{0};
+  std::atomic<int> started{0};
   std::vector<std::thread> readers;
   for (int r = 0; r < 3; r++) {
     readers.emplace_back([&] {
+      started++;
       uint64_t last = 0;
       while (!stop.load()) {
         hak_ace_policy_t out;
@@ -60,14 +62,16 @@ TEST(Policy, ReadersNeverSeeATornSnapshot) {
       }
     });
   }
-  for (uint32_t seed = 2; seed < 20000; seed++) {
+  while (started.load() < 3) std::this_thread::yield();
+  // Publish while the readers read: at least 20000 times and until they have read 10000 copies.
+  for (uint32_t seed = 2; seed < 20000 || reads.load() < 10000; seed++) {
     hak_ace_policy_t p = Make(seed);
     hak_ace_policy_publish(&p);
   }
   stop = true;
   for (auto& t : readers) t.join();
   EXPECT_EQ(torn.load(), 0);
-  EXPECT_GT(reads.load(), 0);
+  EXPECT_GE(reads.load(), 10000);
 }
 
 }  // namespace
