@@ -1,7 +1,7 @@
 #include "hakmem/config.h"
 
 #include <limits.h>
-#include <sched.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,17 +192,18 @@ int hak_config_warn_unknown(const char* const* entries) {
 
 static const char* plain_getenv(const char* name) { return getenv(name); }
 
-static int init_state;  // 0: not started, 1: in progress, 2: done (__atomic access)
+// pthread_once, not a flag of our own: glibc restarts a once whose initialiser was running in
+// another thread when the process forked, where a spin on a flag would wait forever in the child.
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int initialised;  // __atomic access: the one-load fast path
 
-void hak_config_init_once(void) {
-  if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == 2) return;
-  int expected = 0;
-  if (!__atomic_compare_exchange_n(&init_state, &expected, 1, 0, __ATOMIC_ACQ_REL,
-                                   __ATOMIC_ACQUIRE)) {
-    while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != 2) sched_yield();
-    return;
-  }
+static void init_from_environment(void) {
   hak_config_init(plain_getenv);
   hak_config_warn_unknown((const char* const*)environ);
-  __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
+  __atomic_store_n(&initialised, 1, __ATOMIC_RELEASE);
+}
+
+void hak_config_init_once(void) {
+  if (__atomic_load_n(&initialised, __ATOMIC_ACQUIRE)) return;
+  pthread_once(&init_once, init_from_environment);
 }

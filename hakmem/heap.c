@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +33,11 @@ static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_heap_t* heaps;
 static hak_class_counters_t gone_counters[HAK_CLASS_COUNT];  // of heaps whose thread exited
 static pthread_key_t exit_key;
-static _Atomic int init_state;  // 0: not started, 1: in progress, 2: done
-static HAK_TLS int initializing_here;  // this thread runs hak_heap_global_init
+// pthread_once: glibc restarts it in a fork child whose parent forked mid-initialisation (a flag
+// of our own would leave the child waiting for a thread it does not have).
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static _Atomic int initialised;        // the one-load fast path
+static HAK_TLS int initializing_here;  // this thread runs global_init
 
 #define HAK_EMPTY ((hak_slab_t*)&hak_empty_slab)
 #define PURGE_CHECK_EVERY 64
@@ -144,9 +146,11 @@ static void maybe_purge(hak_heap_t* heap) {
   purge_heap(heap, now, 0);
 }
 
-// Gives an empty slab (used == 0) back to its segment, after checking its free list.
-static void slab_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
-  if (hak_config.check_frees) hak_slab_check_empty(s);
+// Gives an empty slab (used == 0) back to its segment, after checking its free list unless
+// `torn`: in a fork child, a slab of a thread that vanished mid-operation may have free blocks on
+// no list (lost, by design, rather than on two), which the check would call a double free.
+static void slab_give_back(hak_segment_t* seg, hak_slab_t* s, uint64_t now, int torn) {
+  if (hak_config.check_frees && !torn) hak_slab_check_empty(s);
   unsigned cls = s->class_idx;
   hak_slab_mark_unused(s);
   hak_segment_slab_freed(seg, s->index, cls, now);
@@ -159,11 +163,12 @@ static unsigned collect_remote(hak_heap_t* heap, hak_slab_t* s) {
 }
 
 // Collects a slab's remote frees (counted for `heap`); gives the slab back to its segment if that
-// emptied it. Returns nonzero if the slab still holds blocks.
-static int collect_or_give_back(hak_heap_t* heap, hak_segment_t* seg, hak_slab_t* s, uint64_t now) {
+// emptied it. Returns nonzero if the slab still holds blocks. `torn`: see slab_give_back.
+static int collect_or_give_back(hak_heap_t* heap, hak_segment_t* seg, hak_slab_t* s, uint64_t now,
+                                int torn) {
   collect_remote(heap, s);
   if (s->used != 0) return 1;
-  slab_give_back(seg, s, now);
+  slab_give_back(seg, s, now, torn);
   return 0;
 }
 
@@ -174,7 +179,7 @@ static void retire(hak_heap_t* heap, hak_slab_t* s) {
   if (list) list_remove(list, s);
   hak_segment_t* seg = hak_segment_lookup(s, hak_map_word(s));
   HAK_CHECK(seg != NULL, "corrupted segment header", s, "retiring slab");
-  slab_give_back(seg, s, hak_os_now_ms());
+  slab_give_back(seg, s, hak_os_now_ms(), 0);
   if (seg->free_count == seg->slab_count && (seg->next || seg->prev)) {
     // Keep one segment per kind around; release the others.
     segment_list_remove(heap, seg);
@@ -190,7 +195,7 @@ static void adopt_slabs(hak_heap_t* heap, hak_segment_t* seg) {
     if (seg->free_mask & ((uint64_t)1 << i)) continue;
     hak_slab_t* s = hak_slab_at(seg, i);
     s->list = 0;
-    if (collect_or_give_back(heap, seg, s, now)) {
+    if (collect_or_give_back(heap, seg, s, now, 0)) {
       list_push(&heap->partial[s->class_idx], s, HAK_SLAB_PARTIAL);
     }
   }
@@ -502,7 +507,7 @@ static void heap_abandon(hak_heap_t* heap, int torn) {
       if (torn) repair_after_fork(seg, now);
       for (unsigned i = 0; i < seg->slab_count; i++) {
         if (seg->free_mask & ((uint64_t)1 << i)) continue;
-        collect_or_give_back(heap, seg, hak_slab_at(seg, i), now);
+        collect_or_give_back(heap, seg, hak_slab_at(seg, i), now, torn);
       }
       if (seg->free_count == seg->slab_count) {
         hak_segment_release(seg);
@@ -547,16 +552,7 @@ static void fork_child(void) {
   }
 }
 
-void hak_heap_global_init(void) {
-  int expected = 0;
-  if (atomic_load_explicit(&init_state, memory_order_acquire) == 2) return;
-  // pthread_atfork below may allocate: the initialising thread then comes back here, and finds
-  // everything that allocation needs done already.
-  if (initializing_here) return;
-  if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
-    while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) sched_yield();
-    return;
-  }
+static void global_init(void) {
   initializing_here = 1;
   hak_config_init_once();
 #if HAKMEM_SECURE
@@ -564,12 +560,25 @@ void hak_heap_global_init(void) {
   hak_block_keys[1] = (uintptr_t)hak_os_random();
 #endif
   hak_crash_install();
-  pthread_key_create(&exit_key, thread_exit);
+  // A child of a fork during this function runs it again: what was done already is not redone
+  // (handlers registered twice would lock heaps_lock twice at the next fork).
+  static int key_created, handlers_registered;
+  if (!key_created) key_created = pthread_key_create(&exit_key, thread_exit) == 0;
   // Before any other thread may take heaps_lock: a fork while one holds it, with no handler to
   // take it first, would leave it locked forever in the child.
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  if (!handlers_registered) {
+    handlers_registered = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+  }
   initializing_here = 0;
-  atomic_store_explicit(&init_state, 2, memory_order_release);
+  atomic_store_explicit(&initialised, 1, memory_order_release);
+}
+
+void hak_heap_global_init(void) {
+  if (atomic_load_explicit(&initialised, memory_order_acquire)) return;
+  // pthread_atfork may allocate: the initialising thread then comes back here, and finds
+  // everything that allocation needs done already.
+  if (initializing_here) return;
+  pthread_once(&init_once, global_init);
 }
 
 // ---------------------------------------------------------------------------------------------
