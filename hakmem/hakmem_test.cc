@@ -224,9 +224,10 @@ TEST(Hakmem, RssFollowsLiveMemory) {
   hak_stats_t after;
   hak_stats(&after);
   EXPECT_GT(peak.rss_bytes, 200u << 20);
-  // ASan builds poison freed blocks: one shadow byte per 8 bytes, which stays resident.
-  size_t shadow = HAK_ASAN ? kBlocks * 1024 / 8 : 0;
-  EXPECT_LT(after.rss_bytes, peak.rss_bytes / 4 + shadow) << after.rss_bytes;
+  // ASan builds poison freed blocks: one shadow byte per 8 bytes, which stays resident, and
+  // ASan's own allocator and quarantine hold some 20-30 MiB more (clang's runtime, fuzz config).
+  size_t asan = HAK_ASAN ? kBlocks * 1024 / 8 + (32u << 20) : 0;
+  EXPECT_LT(after.rss_bytes, peak.rss_bytes / 4 + asan) << after.rss_bytes << " of " << peak.rss_bytes;
 }
 
 TEST(HakmemDeathTest, ForeignPointerAbortsWithAClearMessage) {
@@ -326,8 +327,11 @@ void PlaceExtraClassUnderThreads() {
 }
 
 TEST(HakmemDeathTest, ExtraClassPlacedWhileThreadsRun) {
-  // A fresh process: the child starts threads, which a forked copy of this one may not.
+  // A fresh process: the child starts threads, which a forked copy of this one may not. (Not
+  // under qemu-user, which cannot re-execute the test binary.)
+#if !defined(__aarch64__)
   GTEST_FLAG_SET(death_test_style, "threadsafe");
+#endif
   EXPECT_EXIT(PlaceExtraClassUnderThreads(), testing::ExitedWithCode(0), "");
 }
 

