@@ -1,7 +1,7 @@
 #include "hakmem/wrap.h"
 
 #include <dlfcn.h>
-#include <errno.h>
+#include <pthread.h>
 
 #include "hakmem/config.h"
 #include "hakmem/size_class.h"
@@ -16,11 +16,11 @@ typedef struct next_allocator_s {
 } next_allocator_t;
 
 static next_allocator_t next;
-static int resolved;                  // 0: not yet, 1: in progress, 2: done (__atomic access)
+// pthread_once: glibc restarts it in the child of a fork that caught another thread resolving.
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 static HAK_TLS int resolving_here;    // this thread is inside dlsym
 
-static void resolve(void) {
-  if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE) == 2) return;
+static void resolve_next(void) {
   resolving_here = 1;
   next_allocator_t found;
   found.malloc = (void* (*)(size_t))dlsym(RTLD_NEXT, "malloc");
@@ -34,14 +34,10 @@ static void resolve(void) {
       !found.usable_size) {
     hak_fatal("HAKMEM_WRAP_* needs the next allocator", NULL, "dlsym(RTLD_NEXT) found no malloc");
   }
-  int expected = 0;
-  if (__atomic_compare_exchange_n(&resolved, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    next = found;
-    __atomic_store_n(&resolved, 2, __ATOMIC_RELEASE);
-  }
-  while (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE) != 2) {
-  }
+  next = found;
 }
+
+static void resolve(void) { pthread_once(&resolve_once, resolve_next); }
 
 int hak_wrap_active(void) {
   return !hak_config.wrap_tiny || !hak_config.wrap_mid || !hak_config.wrap_large ||
