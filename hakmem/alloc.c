@@ -54,7 +54,7 @@ void hak_free(void* ptr) { hak_free_inline(ptr); }
 
 size_t hak_usable_size(const void* p) {
   if (p == NULL) return 0;
-  uintptr_t word = hak_map_in_range(p) ? hak_map_word(p) : 0;
+  uintptr_t word = hak_map_word_checked(p);
   if (HAK_UNLIKELY(next_allocators(p, word))) return hak_wrap_usable_size((void*)p);
   if (!hak_map_in_range(p)) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
   if (word == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
@@ -107,7 +107,7 @@ void* hak_realloc(void* p, size_t size) {
     hak_free_inline(p);
     return NULL;
   }
-  if (HAK_UNLIKELY(next_allocators(p, hak_map_in_range(p) ? hak_map_word(p) : 0))) {
+  if (HAK_UNLIKELY(next_allocators(p, hak_map_word_checked(p)))) {
     return realloc_from_next(p, size);
   }
   size_t old = hak_usable_size(p);

@@ -40,7 +40,7 @@ HAK_INLINE void* hak_asan_mark_allocated(void* p, size_t n) {
 
 HAK_INLINE void hak_asan_mark_freed(void* p) {
 #if HAK_ASAN
-  uintptr_t word = p != NULL && hak_map_in_range(p) ? hak_map_word(p) : 0;
+  uintptr_t word = hak_map_word_checked(p);
   uintptr_t kind = word & HAK_KIND_MASK;
   if (word == 0 || (kind != HAK_KIND_SMALL && kind != HAK_KIND_MEDIUM)) return;
   hak_segment_t* seg = hak_segment_lookup(p, word);

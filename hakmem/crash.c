@@ -57,7 +57,7 @@ static const char* kind_name(uintptr_t kind) {
 
 // What `address` is, into `out`.
 static void describe_address(const void* address, char* out, size_t size) {
-  uintptr_t word = hak_map_in_range(address) ? hak_map_word(address) : 0;
+  uintptr_t word = hak_map_word_checked(address);
   if (word == 0) {
     snprintf(out, size, "not hakmem memory");
     return;

@@ -238,7 +238,6 @@ static unsigned carve(hak_heap_t* heap, hak_slab_t* s) {
   return n;
 }
 
-
 static hak_slab_t* slab_from_own_segments(hak_heap_t* heap, hak_segment_kind_t kind, unsigned cls) {
   for (hak_segment_t* seg = heap->segments[kind]; seg; seg = seg->next) {
     int index = hak_segment_take_slab(seg, cls);
@@ -371,14 +370,8 @@ void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
 static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
   for (unsigned c = cls + 1; c < HAK_REGULAR_CLASSES; c++) {  // sorted by size: not the extra
     if ((uint64_t)hak_class_size(c) * 100 > (uint64_t)n * (uint64_t)hak_config.mid_wmax_pct) break;
-    hak_mid_cache_t* cache = &heap->mid_cache[c - HAK_TINY_CLASSES];
-    hak_block_t* b = cache->head;
-    if (b) {
-      cache->head = hak_mid_cache_link(b, c);
-      hak_block_handed_out(b);
-      cache->count--;
-      return b;
-    }
+    hak_block_t* b = hak_mid_cache_pop(&heap->mid_cache[c - HAK_TINY_CLASSES], c);
+    if (b) return b;
   }
   return NULL;
 }
@@ -433,7 +426,7 @@ static void mid_cache_setup(hak_mid_cache_t* cache, size_t block_size) {
   *cache = (hak_mid_cache_t){0};
   if (block_size == 0) return;
   cache->limit = (uint32_t)((size_t)hak_config.mid_cache_kb * 1024 / block_size);
-  cache->block_recip = (((uint64_t)1 << HAK_RECIP_SHIFT) + block_size - 1) / block_size;
+  cache->block_recip = hak_block_recip(block_size);
   cache->block_size = (uint32_t)block_size;
   cache->blocks_end = (uint32_t)(hak_medium_slab_capacity(block_size) * block_size);
 }
@@ -518,8 +511,8 @@ static void heap_abandon(hak_heap_t* heap, int torn) {
     }
   }
   pthread_mutex_lock(&heaps_lock);
+  // Its counts go to the totals; the rest is reset when the heap is taken again (heap_from_pool).
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) add_counters(&gone_counters[c], &heap->counters[c]);
-  heap_reset(heap);
   heap->in_use = 0;
   heap->owner = 0;
   pthread_mutex_unlock(&heaps_lock);

@@ -65,6 +65,16 @@ HAK_INLINE hak_block_t* hak_mid_cache_link(const hak_block_t* b, unsigned cls) {
   return next;
 }
 
+// Pops the head of the mid cache of class `cls`; NULL if it is empty.
+HAK_INLINE hak_block_t* hak_mid_cache_pop(hak_mid_cache_t* cache, unsigned cls) {
+  hak_block_t* b = cache->head;
+  if (b == NULL) return NULL;
+  cache->head = hak_mid_cache_link(b, cls);
+  hak_block_handed_out(b);
+  cache->count--;
+  return b;
+}
+
 typedef struct hak_heap_s {
   uintptr_t owner;                              // hak_thread_id() of the thread using it
   hak_slab_t* current[HAK_CLASS_COUNT];         // allocation slab per class (or the empty slab)
@@ -168,7 +178,7 @@ HAK_INLINE void* hak_debug_note_alloc(void* p, size_t n) {
 
 HAK_INLINE void hak_debug_note_free(const void* p) {
 #if HAKMEM_DEBUG >= 2
-  uintptr_t word = p != NULL && hak_map_in_range(p) ? hak_map_word(p) : 0;
+  uintptr_t word = hak_map_word_checked(p);
   hak_segment_t* seg = hak_segment_lookup(p, word);
   if (seg != NULL) {
     unsigned cls = hak_slab_of_shift(p, seg->slab_shift)->class_idx;

@@ -68,6 +68,11 @@ HAK_INLINE int hak_map_in_range(const void* p) {
   return ((uintptr_t)p >> HAK_ADDRESS_BITS) == 0;
 }
 
+// The map word of any address, however wild: 0 (not hakmem's) outside the map's range.
+HAK_INLINE uintptr_t hak_map_word_checked(const void* p) {
+  return hak_map_in_range(p) ? hak_map_word(p) : 0;
+}
+
 HAK_INLINE void hak_map_set(const void* region, uintptr_t word) {
   __atomic_store_n(&hak_segment_map[(uintptr_t)region >> HAK_SEGMENT_SHIFT],
                    word, __ATOMIC_RELEASE);
@@ -88,7 +93,7 @@ HAK_INLINE unsigned hak_medium_class_at(const void* p) {
 
 // For any address, however wild (a decoded free-list link in secure builds): 0 outside the map.
 HAK_INLINE unsigned hak_medium_class_checked(const void* p) {
-  return ((uintptr_t)p >> HAK_ADDRESS_BITS) == 0 ? hak_medium_class_at(p) : 0;
+  return hak_map_in_range(p) ? hak_medium_class_at(p) : 0;
 }
 
 HAK_INLINE void hak_medium_class_set(const void* p, unsigned cls) {

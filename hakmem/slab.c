@@ -8,7 +8,7 @@
 // Every MEDIUM slab leaves room for a segment header, not only slab 0: their capacity is then
 // a function of the class alone, which the mid free fast path checks against (hak_mid_cache_t).
 // Secure builds end the blocks two pages before the slab's end: a guard page, then the page
-// holding the headers (hak_segment_guard_slabs).
+// holding the headers (guard_slabs in segment.c).
 static size_t usable_bytes(unsigned index, size_t slab_size) {
   if (HAKMEM_SECURE) return slab_size - 2 * HAK_PAGE_SIZE;
   int segment_header = index == 0 || slab_size == HAK_MEDIUM_SLAB_SIZE;
@@ -34,7 +34,7 @@ hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, 
   hak_slab_t* slab = hak_slab_of_shift(start, segment->slab_shift);
   memset(slab, 0, sizeof *slab);
   slab->block_size = (uint32_t)block_size;
-  slab->block_recip = (((uint64_t)1 << HAK_RECIP_SHIFT) + block_size - 1) / block_size;
+  slab->block_recip = hak_block_recip(block_size);
   slab->capacity = (uint16_t)(usable_bytes(index, slab_size) / block_size);
   slab->class_idx = (uint8_t)cls;
   slab->index = (uint8_t)index;
@@ -59,19 +59,18 @@ static uint64_t next_random(void) {
   x ^= x << 17;
   return shuffle_state = x;
 }
-#endif
 
-static void carve_order(uint16_t* order, unsigned count) {
+// A random permutation of 0 .. count - 1 (Fisher-Yates).
+static void shuffled(uint16_t* order, unsigned count) {
   for (unsigned i = 0; i < count; i++) order[i] = (uint16_t)i;
-#if HAKMEM_SECURE
-  for (unsigned i = count; i > 1; i--) {  // Fisher-Yates
+  for (unsigned i = count; i > 1; i--) {
     unsigned j = (unsigned)(next_random() % i);
     uint16_t t = order[i - 1];
     order[i - 1] = order[j];
     order[j] = t;
   }
-#endif
 }
+#endif
 
 void hak_block_corrupted(const hak_block_t* b) {
   hak_fatal("corrupted free list", b, "a freed block was written to (use after free?)");
@@ -84,14 +83,23 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
   if (n == 0) return 0;
   uint8_t* start = hak_slab_start(slab) + (size_t)slab->carved * slab->block_size;
   size_t size = slab->block_size;
+#if HAKMEM_SECURE
   uint16_t order[SHUFFLE_CHUNK];
+#endif
   hak_block_t* first = NULL;
   hak_block_t* last = NULL;
   for (unsigned chunk = 0; chunk < n; chunk += SHUFFLE_CHUNK) {
     unsigned count = n - chunk < SHUFFLE_CHUNK ? n - chunk : SHUFFLE_CHUNK;
-    carve_order(order, count);
+#if HAKMEM_SECURE
+    shuffled(order, count);
+#endif
     for (unsigned i = 0; i < count; i++) {
-      hak_block_t* b = (hak_block_t*)(start + (size_t)(chunk + order[i]) * size);
+#if HAKMEM_SECURE
+      unsigned k = order[i];
+#else
+      unsigned k = i;
+#endif
+      hak_block_t* b = (hak_block_t*)(start + (size_t)(chunk + k) * size);
       HAK_UNPOISON(b, sizeof(hak_block_t));  // a free block's link stays addressable
       if (last) hak_block_set_next(last, b);
       else first = b;

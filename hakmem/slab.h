@@ -180,6 +180,10 @@ void hak_slab_free_remote(hak_slab_t* slab, void* p);
 // sizes below 2^20 (the shift exceeds 20 + 20 bits), in a few cycles instead of a division.
 #define HAK_RECIP_SHIFT 40
 
+HAK_INLINE uint64_t hak_block_recip(size_t block_size) {
+  return (((uint64_t)1 << HAK_RECIP_SHIFT) + block_size - 1) / block_size;
+}
+
 // Nonzero if p is the start of a carved block of this slab. Other threads call it on slabs they
 // do not own (remote free validation): every field it reads is stable or loaded atomically.
 HAK_INLINE int hak_slab_is_block(const hak_slab_t* slab, const void* p) {

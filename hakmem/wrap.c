@@ -45,11 +45,11 @@ int hak_wrap_active(void) {
 }
 
 int hak_wrap_routes(size_t n) {
-  if (resolving_here) return 0;
-  if (n <= HAK_TINY_MAX) return !hak_config.wrap_tiny;
-  if (n <= HAK_MID_MAX) return !hak_config.wrap_mid;
-  if (n <= (size_t)hak_config.large_max_kb * HAK_KiB) return !hak_config.wrap_large;
-  return !hak_config.wrap_huge;
+  int routed = n <= HAK_TINY_MAX                                  ? !hak_config.wrap_tiny
+               : n <= HAK_MID_MAX                                 ? !hak_config.wrap_mid
+               : n <= (size_t)hak_config.large_max_kb * HAK_KiB ? !hak_config.wrap_large
+                                                                  : !hak_config.wrap_huge;
+  return routed && !resolving_here;
 }
 
 void* hak_wrap_malloc(size_t n) {

@@ -22,13 +22,8 @@ HAK_INLINE void* hak_mid_alloc(size_t n) {
   if (HAK_LIKELY(heap != NULL)) {
     unsigned cls = hak_mid_class(n);
     hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
-    hak_block_t* b = cache->head;
-    if (HAK_LIKELY(b != NULL)) {
-      cache->head = hak_mid_cache_link(b, cls);
-      hak_block_handed_out(b);
-      cache->count--;
-      return b;
-    }
+    hak_block_t* b = hak_mid_cache_pop(cache, cls);
+    if (HAK_LIKELY(b != NULL)) return b;
     hak_slab_t* s = heap->current[cls];
     b = s->free;
     if (HAK_LIKELY(b != NULL)) {
