@@ -183,13 +183,13 @@ static void check_mid_caches(walk_t* w, const hak_heap_t* heap, size_t attribute
   size_t total = 0;
   for (unsigned i = 0; i < HAK_MID_CLASSES && !w->failed; i++) {
     const hak_mid_cache_t* cache = &heap->mid_cache[i];
-    uint32_t n = 0;
+    uint32_t n = 0, count = hak_mid_cache_count(cache);
     for (const hak_block_t* b = cache->head; b != NULL; b = hak_block_next(b)) {
-      if (++n > cache->count) break;
+      if (++n > count) break;
     }
-    if (n != cache->count || n > cache->limit) {
+    if (n != count || n > cache->limit) {
       fail(w, "heap %p: mid cache of class %u holds %u blocks, count %u, limit %u",
-           (const void*)heap, HAK_TINY_CLASSES + i, n, cache->count, cache->limit);
+           (const void*)heap, HAK_TINY_CLASSES + i, n, count, cache->limit);
     }
     total += n;
   }

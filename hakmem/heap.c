@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hakmem/ace/policy.h"
 #include "hakmem/config.h"
 #include "hakmem/crash.h"
 #include "hakmem/os/os.h"
@@ -32,6 +33,7 @@ HAK_TLS hak_tls_t hak_tls = {
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_heap_t* heaps;
 static hak_class_counters_t gone_counters[HAK_CLASS_COUNT];  // of heaps whose thread exited
+static uint64_t gone_mid_sizes[HAK_MID_SIZE_BUCKETS];
 static pthread_key_t exit_key;
 // pthread_once: glibc restarts it in a fork child whose parent forked mid-initialisation (a flag
 // of our own would leave the child waiting for a thread it does not have).
@@ -340,6 +342,29 @@ static void free_to_slab(hak_heap_t* heap, hak_block_t* b) {
   }
 }
 
+// Keeps the newest `keep` blocks of the mid cache of `cls` and gives the rest back to their slabs.
+static void mid_cache_trim(hak_heap_t* heap, unsigned cls, uint32_t keep) {
+  hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
+  uint32_t count = hak_mid_cache_count(cache);
+  if (count <= keep) return;
+  hak_block_t* rest = cache->head;
+  if (keep == 0) {
+    cache->head = NULL;
+  } else {
+    hak_block_t* last_kept = cache->head;
+    for (uint32_t i = 1; i < keep; i++) last_kept = hak_mid_cache_link(last_kept, cls);
+    rest = hak_mid_cache_link(last_kept, cls);
+    hak_block_set_next(last_kept, NULL);
+  }
+  cache->pops += count - keep;
+  heap->counters[cls].cache_flushed += count - keep;
+  while (rest) {
+    hak_block_t* next = hak_mid_cache_link(rest, cls);
+    free_to_slab(heap, rest);
+    rest = next;
+  }
+}
+
 void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
   hak_block_t* block = (hak_block_t*)p;
@@ -351,25 +376,16 @@ void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   // p joins the cache (the next malloc of this class wants it: it is the warmest block); the
   // older half goes back to the slabs.
   hak_block_set_next(block, cache->head);
-  uint32_t keep = (cache->limit + 1) / 2;
-  hak_block_t* last_kept = block;
-  for (uint32_t i = 1; i < keep; i++) last_kept = hak_mid_cache_link(last_kept, cls);
-  hak_block_t* rest = hak_mid_cache_link(last_kept, cls);
-  hak_block_set_next(last_kept, NULL);
   cache->head = block;
-  cache->count = keep;
-  while (rest) {
-    hak_block_t* next = hak_mid_cache_link(rest, cls);
-    free_to_slab(heap, rest);
-    rest = next;
-  }
+  cache->pushes++;
+  mid_cache_trim(heap, cls, (cache->limit + 1) / 2);
 }
 
 // W_MAX rounding: a block cached for a larger class, at most HAKMEM_MID_WMAX_PCT of n, rather
 // than refilling class `cls` from its slabs (which may carve fresh memory). NULL if none.
 static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
   for (unsigned c = cls + 1; c < HAK_REGULAR_CLASSES; c++) {  // sorted by size: not the extra
-    if ((uint64_t)hak_class_size(c) * 100 > (uint64_t)n * (uint64_t)hak_config.mid_wmax_pct) break;
+    if ((uint64_t)hak_class_size(c) * 100 > (uint64_t)n * heap->mid_wmax_pct) break;
     hak_block_t* b = hak_mid_cache_pop(&heap->mid_cache[c - HAK_TINY_CLASSES], c);
     if (b) return b;
   }
@@ -380,18 +396,55 @@ static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
 // the heap is being abandoned), emptied slabs are left for the caller's walk over all slabs.
 static void mid_cache_flush_all(hak_heap_t* heap, int retire_emptied) {
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
-    hak_block_t* b = heap->mid_cache[i].head;
-    heap->mid_cache[i].head = NULL;
-    heap->mid_cache[i].count = 0;
+    if (retire_emptied) {
+      mid_cache_trim(heap, HAK_TINY_CLASSES + i, 0);
+      continue;
+    }
+    hak_mid_cache_t* cache = &heap->mid_cache[i];
+    hak_block_t* b = cache->head;
+    cache->head = NULL;
+    cache->pops = cache->pushes;
     while (b) {
       hak_block_t* next = hak_mid_cache_link(b, HAK_TINY_CLASSES + i);
-      if (retire_emptied) {
-        free_to_slab(heap, b);
-      } else {
-        hak_slab_free_local(hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT), b);
-      }
+      hak_slab_free_local(hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT), b);
       b = next;
     }
+  }
+}
+
+// The class went idle in every thread (the engine's policy says so): its cached blocks, its empty
+// slabs and their pages go back now rather than after the purge delay.
+static void release_idle_class(hak_heap_t* heap, unsigned cls) {
+  if (cls >= HAK_TINY_CLASSES) mid_cache_trim(heap, cls, 0);
+  hak_slab_t* kept = idle_kept_empty(heap, cls);
+  if (kept) retire(heap, kept);
+  hak_slab_t* current = heap->current[cls];
+  if (current != HAK_EMPTY && current->used == 0) {
+    set_current(heap, cls, HAK_EMPTY);
+    retire(heap, current);
+  }
+  for (unsigned k = 0; k < 2; k++) {
+    for (hak_segment_t* seg = heap->segments[k]; seg; seg = seg->next) {
+      if (seg->purge_pending) hak_segment_purge_class(seg, cls);
+    }
+  }
+}
+
+// Takes up the engine's newest policy: mid cache limits (a cache over its new limit gives back
+// its oldest blocks), W_MAX, and the idle classes' memory.
+static HAK_NOINLINE void apply_policy(hak_heap_t* heap) {
+  hak_ace_policy_t policy;
+  if (hak_ace_policy_read(&policy) == 0) return;
+  heap->policy_version = policy.version;
+  heap->mid_wmax_pct = policy.mid_wmax_pct;
+  for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
+    hak_mid_cache_t* cache = &heap->mid_cache[i];
+    if (cache->block_size == 0) continue;  // the extra class, not placed
+    cache->limit = policy.mid_cache_limit[i];
+    mid_cache_trim(heap, HAK_TINY_CLASSES + i, cache->limit);
+  }
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
+    if (hak_ace_policy_idle(&policy, c)) release_idle_class(heap, c);
   }
 }
 
@@ -440,6 +493,9 @@ static void heap_reset(hak_heap_t* heap) {
   memset(heap->fresh_since_sweep, 0, sizeof heap->fresh_since_sweep);
   memset(heap->kept_empty, 0, sizeof heap->kept_empty);
   memset(heap->counters, 0, sizeof heap->counters);
+  memset(heap->mid_sizes, 0, sizeof heap->mid_sizes);
+  heap->policy_version = 0;
+  heap->mid_wmax_pct = (uint32_t)hak_config.mid_wmax_pct;
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
     mid_cache_setup(&heap->mid_cache[i], hak_class_size(HAK_TINY_CLASSES + i));
   }
@@ -479,6 +535,8 @@ static void add_counters(hak_class_counters_t* to, const hak_class_counters_t* f
   to->fresh_blocks += from->fresh_blocks;
   to->remote_frees += from->remote_frees;
   to->cache_overflows += from->cache_overflows;
+  to->cache_misses += from->cache_misses;
+  to->cache_flushed += from->cache_flushed;
 }
 
 // Hands all of a heap's segments to whoever allocates next, and returns the heap to the pool.
@@ -513,6 +571,7 @@ static void heap_abandon(hak_heap_t* heap, int torn) {
   pthread_mutex_lock(&heaps_lock);
   // Its counts go to the totals; the rest is reset when the heap is taken again (heap_from_pool).
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) add_counters(&gone_counters[c], &heap->counters[c]);
+  for (unsigned i = 0; i < HAK_MID_SIZE_BUCKETS; i++) gone_mid_sizes[i] += heap->mid_sizes[i];
   heap->in_use = 0;
   heap->owner = 0;
   pthread_mutex_unlock(&heaps_lock);
@@ -585,6 +644,7 @@ void* hak_heap_alloc_slow(size_t n) {
   }
   // A routed range never gets a current slab or cached block: all its requests come here.
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
+  if (HAK_UNLIKELY(heap->policy_version != hak_ace_policy_version())) apply_policy(heap);
   unsigned cls = hak_size_class(n);
   // The extra class's cache geometry was published before its size (a release store): reading
   // the size with acquire order makes the geometry visible here.
@@ -592,6 +652,8 @@ void* hak_heap_alloc_slow(size_t n) {
   hak_slab_t* s = heap->current[cls];
   if (s->free == NULL) {
     if (cls >= HAK_TINY_CLASSES) {
+      heap->counters[cls].cache_misses++;
+      heap->mid_sizes[(n - 1) >> 7]++;
       void* rounded = take_cached_larger(heap, cls, n);
       if (rounded) return rounded;
     }
@@ -741,6 +803,44 @@ void hak_heap_class_totals(hak_class_totals_t out[HAK_CLASS_COUNT]) {
   hak_segment_for_each_unowned(count_slabs_by_class, out);
 }
 
+// The engine reads words other threads write without synchronisation, on purpose (see
+// hak_heap_observation_t): volatile keeps each a single load, and ThreadSanitizer is told not to
+// instrument this reader (the writers are the fast and slow paths, which must stay plain).
+#define RACY_READ(x) (*(const volatile __typeof__(x)*)&(x))
+
+__attribute__((no_sanitize("thread"))) static void observe_heap(hak_heap_observation_t* out,
+                                                                 const hak_heap_t* heap) {
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
+    const hak_class_counters_t* from = &heap->counters[c];
+    hak_class_counters_t* to = &out->counters[c];
+    to->refills += RACY_READ(from->refills);
+    to->fresh_blocks += RACY_READ(from->fresh_blocks);
+    to->remote_frees += RACY_READ(from->remote_frees);
+    to->cache_overflows += RACY_READ(from->cache_overflows);
+    to->cache_misses += RACY_READ(from->cache_misses);
+    to->cache_flushed += RACY_READ(from->cache_flushed);
+  }
+  for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
+    uint32_t pushes = RACY_READ(heap->mid_cache[i].pushes);
+    uint32_t pops = RACY_READ(heap->mid_cache[i].pops);
+    out->cache_pushes[i] += pushes;
+    out->cache_pops[i] += pops;
+    out->cache_blocks[i] += (uint32_t)(pushes - pops);
+  }
+  for (unsigned i = 0; i < HAK_MID_SIZE_BUCKETS; i++) out->mid_sizes[i] += RACY_READ(heap->mid_sizes[i]);
+}
+
+void hak_heap_observe(hak_heap_observation_t* out) {
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&heaps_lock);
+  memcpy(out->counters, gone_counters, sizeof gone_counters);
+  memcpy(out->mid_sizes, gone_mid_sizes, sizeof gone_mid_sizes);
+  for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
+    if (heap->in_use) observe_heap(out, heap);
+  }
+  pthread_mutex_unlock(&heaps_lock);
+}
+
 int hak_heap_place_extra_class(size_t block_size) {
   hak_heap_global_init();  // the caches' limits come from the configuration
   pthread_mutex_lock(&heaps_lock);
@@ -773,7 +873,7 @@ void hak_heap_confirm_double_free(hak_slab_t* slab, const void* p) {
   unsigned cls = slab->class_idx;
   if (!found && heap != NULL && cls >= HAK_TINY_CLASSES && cls < HAK_CLASS_COUNT) {
     const hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
-    found = list_holds(cache->head, p, cache->count);
+    found = list_holds(cache->head, p, hak_mid_cache_count(cache));
   }
   if (found) hak_fatal("double free detected", p, "the block is on a free list");
 }

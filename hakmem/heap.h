@@ -30,14 +30,20 @@ typedef struct hak_slab_list_s {
 } hak_slab_list_t;
 
 #define HAK_MID_CLASSES (HAK_CLASS_COUNT - HAK_TINY_CLASSES)
+// Mid request sizes by 128-byte bucket: bucket (n - 1) / 128 holds sizes up to its end.
+#define HAK_MID_SIZE_BUCKETS (HAK_MID_MAX >> 7)
 
 // A LIFO of recently freed mid blocks of one class, so the next malloc of that class gets a block
 // that is still in cache (a slab's free list hands out blocks freed long ago). Blocks in it still
 // count as used in their slabs.
+// Its length is pushes - pops: two counters that only grow, so that the adaptive cache engine can
+// tell hits (pops) and idleness (neither moved) from another thread without the fast paths
+// counting anything they would not count anyway.
 typedef struct hak_mid_cache_s {
   hak_block_t* head;
-  uint32_t count;
-  uint32_t limit;        // from HAKMEM_MID_CACHE_KB and the class size
+  uint32_t pushes;       // blocks freed into it
+  uint32_t pops;         // blocks taken out: handed out, or given back to their slabs
+  uint32_t limit;        // from HAKMEM_MID_CACHE_KB and the class size, or the engine's policy
   uint64_t block_recip;  // of the class's block size (slab.h, HAK_RECIP_SHIFT)
   uint32_t block_size;
   uint32_t blocks_end;   // capacity * block_size of a MEDIUM slab: no block starts past it
@@ -51,7 +57,13 @@ typedef struct hak_class_counters_s {
   uint64_t fresh_blocks;     // blocks carved from slab memory never used before
   uint64_t remote_frees;     // blocks freed by other threads, collected by this one
   uint64_t cache_overflows;  // mid cache full: half of it went back to the slabs
+  uint64_t cache_misses;     // mid requests that found the class's cache empty
+  uint64_t cache_flushed;    // blocks the mid cache gave back to their slabs
 } hak_class_counters_t;
+
+HAK_INLINE uint32_t hak_mid_cache_count(const hak_mid_cache_t* cache) {
+  return cache->pushes - cache->pops;
+}
 
 // The link of b, a block on the mid cache of class `cls`. The cache holds blocks of many slabs:
 // secure builds check that the link leads to a block of the same class.
@@ -71,7 +83,7 @@ HAK_INLINE hak_block_t* hak_mid_cache_pop(hak_mid_cache_t* cache, unsigned cls) 
   if (b == NULL) return NULL;
   cache->head = hak_mid_cache_link(b, cls);
   hak_block_handed_out(b);
-  cache->count--;
+  cache->pops++;
   return b;
 }
 
@@ -84,6 +96,9 @@ typedef struct hak_heap_s {
   hak_slab_t* kept_empty[HAK_CLASS_COUNT];      // an empty slab kept on the partial list, if any
   hak_mid_cache_t mid_cache[HAK_MID_CLASSES];   // by class - HAK_TINY_CLASSES
   hak_class_counters_t counters[HAK_CLASS_COUNT];
+  uint32_t mid_sizes[HAK_MID_SIZE_BUCKETS];     // mid requests seen by the slow path, by size
+  uint64_t policy_version;                      // of the engine's policy last applied
+  uint32_t mid_wmax_pct;                        // HAKMEM_MID_WMAX_PCT or the policy's
   hak_segment_t* segments[2];                   // owned SMALL / MEDIUM segments
   uint64_t next_purge_ms;
   uint32_t slow_calls;
@@ -148,6 +163,19 @@ typedef struct hak_class_totals_s {
   size_t slabs;
 } hak_class_totals_t;
 void hak_heap_class_totals(hak_class_totals_t out[HAK_CLASS_COUNT]);
+
+// What the adaptive cache engine observes: per-class totals over every heap (live and gone), the
+// live heaps' mid cache counters, and the mid request sizes the slow paths saw. Read racily from
+// the engine's thread: every figure is a plain word some thread is writing, so one may be a few
+// operations stale; none is torn. Mid cache figures of heaps that went away drop out of the sums.
+typedef struct hak_heap_observation_s {
+  hak_class_counters_t counters[HAK_CLASS_COUNT];
+  uint64_t cache_pushes[HAK_MID_CLASSES];
+  uint64_t cache_pops[HAK_MID_CLASSES];
+  uint64_t cache_blocks[HAK_MID_CLASSES];
+  uint64_t mid_sizes[HAK_MID_SIZE_BUCKETS];
+} hak_heap_observation_t;
+void hak_heap_observe(hak_heap_observation_t* out);
 
 // Calls visit(heap, arg) for every heap in use, under the registry lock (visit must not allocate
 // through hakmem). Only meaningful while the heaps' threads do not allocate or free.

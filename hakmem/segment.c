@@ -237,21 +237,33 @@ int hak_segment_take_slab(hak_segment_t* s, unsigned cls) {
   return (int)index;
 }
 
+// Returns dirty slab i's pages; returns the bytes purged.
+static size_t purge_slab(hak_segment_t* s, unsigned i) {
+  uint8_t* start = (uint8_t*)hak_segment_of(s) + ((size_t)i << s->slab_shift);
+  // Slab 0's last page holds the segment header: keep it.
+  size_t size = i == 0 ? ((uintptr_t)s & ~(HAK_PAGE_SIZE - 1)) - (uintptr_t)start
+                       : hak_segment_slab_size(s);
+  purge_range(start, size);
+  s->dirty_mask &= ~((uint64_t)1 << i);
+  s->purge_pending--;
+  return size;
+}
+
 size_t hak_segment_purge_slabs(hak_segment_t* s, uint64_t now_ms, int force) {
   size_t purged = 0;
-  size_t slab_size = hak_segment_slab_size(s);
-  uint64_t dirty = s->dirty_mask;
-  while (dirty) {
+  for (uint64_t dirty = s->dirty_mask; dirty; dirty &= dirty - 1) {
     unsigned i = (unsigned)__builtin_ctzll(dirty);
-    dirty &= dirty - 1;
     if (!force && now_ms - s->freed_at_ms[i] < (uint64_t)hak_config.purge_delay_ms) continue;
-    uint8_t* start = (uint8_t*)hak_segment_of(s) + ((size_t)i << s->slab_shift);
-    // Slab 0's last page holds the segment header: keep it.
-    size_t size = i == 0 ? ((uintptr_t)s & ~(HAK_PAGE_SIZE - 1)) - (uintptr_t)start : slab_size;
-    purge_range(start, size);
-    purged += size;
-    s->dirty_mask &= ~((uint64_t)1 << i);
-    s->purge_pending--;
+    purged += purge_slab(s, i);
+  }
+  return purged;
+}
+
+size_t hak_segment_purge_class(hak_segment_t* s, unsigned cls) {
+  size_t purged = 0;
+  for (uint64_t dirty = s->dirty_mask; dirty; dirty &= dirty - 1) {
+    unsigned i = (unsigned)__builtin_ctzll(dirty);
+    if (s->freed_class[i] == cls) purged += purge_slab(s, i);
   }
   return purged;
 }

@@ -165,6 +165,8 @@ void hak_segment_slab_freed(hak_segment_t* segment, unsigned index, unsigned cls
 int hak_segment_take_slab(hak_segment_t* segment, unsigned cls);
 // Purges dirty slabs older than the delay (all of them if `force`); returns the bytes purged.
 size_t hak_segment_purge_slabs(hak_segment_t* segment, uint64_t now_ms, int force);
+// Purges the dirty slabs that last served class `cls`, whatever their age (the class went idle).
+size_t hak_segment_purge_class(hak_segment_t* segment, unsigned cls);
 
 // Counts for stats (approximate while other threads allocate).
 typedef struct hak_segment_totals_s {

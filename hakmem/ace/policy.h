@@ -17,6 +17,7 @@
 HAK_EXTERN_C_BEGIN
 
 #define HAK_ACE_MID_CLASSES (HAK_CLASS_COUNT - HAK_TINY_CLASSES)
+#define HAK_ACE_CLASS_WORDS ((HAK_CLASS_COUNT + 31) / 32)
 
 typedef struct hak_ace_policy_s {
   uint64_t version;                              // 0: nothing published yet
@@ -24,7 +25,14 @@ typedef struct hak_ace_policy_s {
   uint32_t large_wmax_pct;                       // HAKMEM_LARGE_WMAX_PCT's role
   uint32_t extra_class_size;                     // 0: the extra mid class is not placed
   uint32_t mid_cache_limit[HAK_ACE_MID_CLASSES];  // blocks per thread and mid class
+  // Bit c: class c went idle in every thread: heaps give back its cached blocks, its empty
+  // slabs and their pages when they next apply the policy.
+  uint32_t idle_classes[HAK_ACE_CLASS_WORDS];
 } hak_ace_policy_t;
+
+HAK_INLINE int hak_ace_policy_idle(const hak_ace_policy_t* policy, unsigned cls) {
+  return (policy->idle_classes[cls / 32] >> (cls % 32)) & 1;
+}
 
 // Publishes a copy of *policy with the next version number; returns that version. One
 // publisher at a time.
