@@ -51,7 +51,25 @@ HAK_EXTERN_C_BEGIN
   X(stats, "HAKMEM_STATS", 0, 0, 1,                                                              \
     "Print a report of the allocator's counters on stderr at exit")                             \
   X(crash_handler, "HAKMEM_CRASH_HANDLER", 1, 0, 1,                                              \
-    "On SIGSEGV, SIGBUS or SIGABRT print one line saying whether the address is hakmem memory")
+    "On SIGSEGV, SIGBUS or SIGABRT print one line saying whether the address is hakmem memory")   \
+  X(ace, "HAKMEM_ACE", 1, 0, 1,                                                                  \
+    "1: the adaptive cache engine tunes caches from a background thread (docs/ACE.md); 0: off")   \
+  X(ace_interval_ms, "HAKMEM_ACE_INTERVAL_MS", 10, 1, 1000,                                      \
+    "Milliseconds between two observations of the adaptive cache engine")                         \
+  X(ace_log, "HAKMEM_ACE_LOG", 0, 0, 1,                                                          \
+    "1: the adaptive cache engine prints each decision on one line on stderr")                    \
+  X(ace_idle_ms, "HAKMEM_ACE_IDLE_MS", 40, 0, 60000,                                             \
+    "A size class no thread used for this long gives back its cached blocks and pages (0: never)") \
+  X(ace_hit_low_pct, "HAKMEM_ACE_HIT_LOW_PCT", 90, 0, 100,                                       \
+    "Below this mid cache hit rate (%) the engine raises the class's cache limit, up to twice HAKMEM_MID_CACHE_KB") \
+  X(ace_hit_high_pct, "HAKMEM_ACE_HIT_HIGH_PCT", 100, 0, 100,                                    \
+    "Above this mid cache hit rate (%) the engine lowers the class's cache limit (100: never)") \
+  X(ace_mid_wmax_max_pct, "HAKMEM_ACE_MID_WMAX_MAX_PCT", 100, 100, 200,                          \
+    "Largest mid W_MAX the engine's bandit tries, in three steps from HAKMEM_MID_WMAX_PCT (equal: no search)") \
+  X(ace_large_wmax_max_pct, "HAKMEM_ACE_LARGE_WMAX_MAX_PCT", 100, 100, 400,                      \
+    "Largest large W_MAX the engine's bandit tries, in three steps from HAKMEM_LARGE_WMAX_PCT (equal: no search)") \
+  X(ace_dyn1_pct, "HAKMEM_ACE_DYN1_PCT", 50, 0, 100,                                             \
+    "Share (%) of mid requests one 128-byte size range must hold to get a size class of its own (0: never)")
 
 typedef struct hak_config_s {
 #define HAK_CONFIG_FIELD(field, env, def, lo, hi, doc) int64_t field;

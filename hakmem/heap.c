@@ -636,12 +636,16 @@ void hak_heap_global_init(void) {
 // ---------------------------------------------------------------------------------------------
 // Slow paths called by the fast paths
 
+hak_heap_hook_t hak_heap_start_hook;
+
 void* hak_heap_alloc_slow(size_t n) {
   hak_heap_t* heap = hak_tls.heap;
   if (HAK_UNLIKELY(heap == NULL)) {
     heap = heap_init_thread();
     if (heap == NULL) goto out_of_memory;
   }
+  hak_heap_hook_t hook = __atomic_load_n(&hak_heap_start_hook, __ATOMIC_RELAXED);
+  if (HAK_UNLIKELY(hook != NULL)) hook();
   // A routed range never gets a current slab or cached block: all its requests come here.
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
   if (HAK_UNLIKELY(heap->policy_version != hak_ace_policy_version())) apply_policy(heap);

@@ -2,7 +2,7 @@
 // slow paths (refill, retire, purge, thread exit, adoption, fork).
 //
 // Owns: hak_heap_t, the thread's TLS (hak_tls). May use: base, os, config, size_class, segment,
-// slab. The fast paths (tiny/) read hak_tls and the segment map, and call back into heap only
+// slab, ace/policy (applied on the slow paths when a new one is out). The fast paths (tiny/) read hak_tls and the segment map, and call back into heap only
 // through the noinline functions below.
 //
 // Threading: a heap is touched only by its thread, except in the atfork child handler (single
@@ -116,6 +116,13 @@ typedef struct hak_tls_s {
 
 extern HAK_TLS hak_tls_t hak_tls;
 extern const hak_slab_t hak_empty_slab;
+
+// Called at the start of slow-path allocations while not NULL: the adaptive cache engine's box
+// sets it (a constructor) to start its thread once the program runs, and clears it then. Any
+// thread, no heap lock held, the heap in a consistent state: the hook may allocate. Accessed with
+// relaxed __atomic loads and stores.
+typedef void (*hak_heap_hook_t)(void);
+extern hak_heap_hook_t hak_heap_start_hook;
 
 // Slow paths of the small/medium allocator; n <= HAK_MID_MAX. Set errno on failure.
 HAK_NOINLINE void* hak_heap_alloc_slow(size_t n);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "hakmem/ace/policy.h"
 #include "hakmem/config.h"
 #include "hakmem/os/os.h"
 #include "hakmem/segment.h"
@@ -48,6 +49,9 @@ static arena_t* arenas;
 static size_t arena_count;
 static size_t live_blocks;
 static size_t live_pages;
+static uint64_t pages_handed, pages_requested, clean_pages_handed;  // since start, for the engine
+static uint32_t wmax_pct;             // HAKMEM_LARGE_WMAX_PCT, or the engine's policy
+static uint64_t policy_version_seen;  // of the engine's policy, last taken up
 static uint64_t next_purge_ms;
 
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
@@ -207,6 +211,18 @@ static void purge(uint64_t now, int force) {
   next_purge_ms = now + (delay / 2 ? delay / 2 : 1);
 }
 
+// Under the pool lock: W_MAX from the engine's newest policy, else from the configuration.
+static uint32_t current_wmax_pct(void) {
+  uint64_t version = hak_ace_policy_version();
+  if (version == 0) return (uint32_t)hak_config.large_wmax_pct;
+  if (version != policy_version_seen) {
+    hak_ace_policy_t policy;
+    policy_version_seen = hak_ace_policy_read(&policy);
+    wmax_pct = policy.large_wmax_pct;
+  }
+  return wmax_pct;
+}
+
 static void* carve_locked(uint32_t pages, int* dirty) {
   uint64_t now = hak_os_now_ms();
   if (now >= next_purge_ms) purge(now, 0);
@@ -222,9 +238,10 @@ static void* carve_locked(uint32_t pages, int* dirty) {
   }
   uint32_t entry = a->span[first];
   uint32_t have = entry & SPAN_PAGES;
+  pages_requested += pages;
   // W_MAX rounding: a span a little larger than the request is taken whole, so that the few
   // pages left over do not stay behind as a splinter no later request fits.
-  if ((uint64_t)have * 100 <= (uint64_t)pages * (uint64_t)hak_config.large_wmax_pct) pages = have;
+  if ((uint64_t)have * 100 <= (uint64_t)pages * current_wmax_pct()) pages = have;
   if (have > pages) {
     bin_insert(a, first + pages, have - pages, entry & SPAN_DIRTY, a->freed_at[first]);
   }
@@ -234,6 +251,8 @@ static void* carve_locked(uint32_t pages, int* dirty) {
   live_blocks++;
   live_pages += pages;
   *dirty = (entry & SPAN_DIRTY) != 0;
+  pages_handed += pages;
+  if (!*dirty) clean_pages_handed += pages;
   return page_address(a, first);
 }
 
@@ -358,6 +377,9 @@ void hak_large_totals(hak_large_totals_t* out) {
   out->blocks = live_blocks;
   out->bytes = live_pages * HAK_PAGE_SIZE;
   out->arenas = arena_count;
+  out->pages_handed = pages_handed;
+  out->pages_requested = pages_requested;
+  out->clean_pages_handed = clean_pages_handed;
   out->dirty_bytes = 0;
   for (arena_t* a = arenas; a != NULL; a = a->next) {
     out->dirty_bytes += (size_t)a->dirty_pages * HAK_PAGE_SIZE;

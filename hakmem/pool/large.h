@@ -6,7 +6,8 @@
 // that long is unmapped, but for one kept for reuse.
 //
 // Owns: the arenas, their page tables and free-span bins. May use: base, config, os, segment
-// (map words: every 4 MiB entry of an arena reads HAK_OWNER_NONE | HAK_KIND_LARGE).
+// (map words: every 4 MiB entry of an arena reads HAK_OWNER_NONE | HAK_KIND_LARGE), ace/policy
+// (W_MAX, taken up under the lock when the engine publishes a new policy).
 //
 // Threading: one lock over the whole pool. Large requests cost a few hundred nanoseconds of work
 // anyway; the lock is held across fork.
@@ -47,6 +48,11 @@ typedef struct hak_large_totals_s {
   size_t bytes;         // their usable bytes
   size_t arenas;        // arenas mapped
   size_t dirty_bytes;   // free bytes whose pages are still committed
+  // Since start: pages handed out, pages their requests asked for (W_MAX hands out whole spans
+  // a little larger), and pages handed out that had never been committed or were purged.
+  uint64_t pages_handed;
+  uint64_t pages_requested;
+  uint64_t clean_pages_handed;
 } hak_large_totals_t;
 void hak_large_totals(hak_large_totals_t* out);
 

@@ -1,0 +1,232 @@
+#include "hakmem/ace/engine.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hakmem/ace/learner.h"
+#include "hakmem/ace/policy.h"
+#include "hakmem/config.h"
+#include "hakmem/heap.h"
+#include "hakmem/pool/large.h"
+#include "hakmem/size_class.h"
+
+HAK_STATIC_ASSERT(HAK_ACE_SIZE_BUCKETS == HAK_MID_SIZE_BUCKETS, "one histogram layout");
+HAK_STATIC_ASSERT(HAK_ACE_MID_CLASSES == HAK_MID_CLASSES, "one mid class numbering");
+
+// Slow-path allocations before the engine starts: short-lived programs never start it, and none
+// starts inside its first allocations.
+#define START_AFTER_SLOW_CALLS 256
+
+enum { STOPPED, RUNNING, STOPPING };
+
+// Held for every window (observe, learn, publish) and by the fork handlers.
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+static int state;             // __atomic; changed under engine_lock
+static pthread_t thread;
+static unsigned slow_calls;   // __atomic, until started
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+
+// The thread's own, under engine_lock.
+static int learner_ready;
+static hak_ace_learner_t learner;
+static hak_heap_observation_t observed[2];
+static unsigned last;  // index of the previous observation in observed[]
+static hak_large_totals_t large_observed;
+static uint64_t rss_observed;
+static hak_ace_window_t window;
+static uint64_t windows;
+
+static uint64_t rss_bytes(void) {
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[128];
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  const char* resident = strchr(text, ' ');  // "size resident shared ..." in pages
+  if (resident == NULL) return 0;
+  return strtoull(resident, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t grown(uint64_t now, uint64_t before) { return now > before ? now - before : 0; }
+
+// Blocks flushed from a mid cache are left out: releasing an idle class flushes its cache, and
+// must not make it look used again.
+static int counters_moved(const hak_class_counters_t* now, const hak_class_counters_t* before) {
+  return now->refills != before->refills || now->fresh_blocks != before->fresh_blocks ||
+         now->remote_frees != before->remote_frees ||
+         now->cache_overflows != before->cache_overflows || now->cache_misses != before->cache_misses;
+}
+
+static void make_window(hak_ace_window_t* w, const hak_heap_observation_t* now,
+                        const hak_heap_observation_t* before, const hak_large_totals_t* large,
+                        uint64_t rss) {
+  memset(w, 0, sizeof *w);
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
+    w->active[c] = (uint8_t)counters_moved(&now->counters[c], &before->counters[c]);
+  }
+  for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
+    const hak_class_counters_t* n = &now->counters[HAK_TINY_CLASSES + i];
+    const hak_class_counters_t* b = &before->counters[HAK_TINY_CLASSES + i];
+    w->flushed[i] = grown(n->cache_flushed, b->cache_flushed);
+    w->misses[i] = grown(n->cache_misses, b->cache_misses);
+    uint64_t pops = grown(now->cache_pops[i], before->cache_pops[i]);
+    w->hits[i] = pops > w->flushed[i] ? pops - w->flushed[i] : 0;
+    if (w->hits[i] != 0 || now->cache_pushes[i] != before->cache_pushes[i]) {
+      w->active[HAK_TINY_CLASSES + i] = 1;
+    }
+  }
+  for (unsigned i = 0; i < HAK_MID_SIZE_BUCKETS; i++) {
+    w->mid_sizes[i] = grown(now->mid_sizes[i], before->mid_sizes[i]);
+  }
+  w->large_pages = grown(large->pages_handed, large_observed.pages_handed);
+  w->large_requested_pages = grown(large->pages_requested, large_observed.pages_requested);
+  w->large_clean_pages = grown(large->clean_pages_handed, large_observed.clean_pages_handed);
+  w->rss_bytes = rss;
+  w->rss_growth = (int64_t)rss - (int64_t)rss_observed;
+}
+
+static void log_decision(void* arg, const char* line) {
+  (void)arg;
+  hak_warn("hakmem: ace: %s", line);
+}
+
+// Under engine_lock.
+static void observe(hak_heap_observation_t* into) {
+  hak_heap_observe(into);
+  hak_large_totals(&large_observed);
+  rss_observed = rss_bytes();
+}
+
+static void run_window(void) {
+  unsigned next = last ^ 1;
+  hak_heap_observe(&observed[next]);
+  hak_large_totals_t large;
+  hak_large_totals(&large);
+  uint64_t rss = rss_bytes();
+  make_window(&window, &observed[next], &observed[last], &large, rss);
+  last = next;
+  large_observed = large;
+  rss_observed = rss;
+  windows++;
+  if (!hak_ace_learner_step(&learner, &window, hak_config.ace_log ? log_decision : NULL, NULL)) return;
+  uint32_t extra = learner.policy.extra_class_size;
+  if (extra != 0 && hak_class_size(HAK_EXTRA_CLASS) != extra && !hak_heap_place_extra_class(extra)) {
+    // Placed already (through the API) at another size: that one stands.
+    learner.policy.extra_class_size = (uint32_t)hak_class_size(HAK_EXTRA_CLASS);
+    learner.policy.mid_cache_limit[HAK_EXTRA_CLASS - HAK_TINY_CLASSES] = hak_ace_default_cache_limit(
+        learner.settings.mid_cache_kb, hak_class_size(HAK_EXTRA_CLASS));
+  }
+  hak_ace_policy_publish(&learner.policy);
+}
+
+static void* engine_main(void* arg) {
+  (void)arg;
+  uint64_t ms = (uint64_t)hak_config.ace_interval_ms;
+  struct timespec interval = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING) {
+    nanosleep(&interval, NULL);
+    pthread_mutex_lock(&engine_lock);
+    if (__atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING) run_window();
+    pthread_mutex_unlock(&engine_lock);
+  }
+  return NULL;
+}
+
+static void start_hook(void) {
+  if (__atomic_add_fetch(&slow_calls, 1, __ATOMIC_RELAXED) < START_AFTER_SLOW_CALLS) return;
+  __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);
+  hak_ace_engine_start();
+}
+
+static void fork_prepare(void) { pthread_mutex_lock(&engine_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&engine_lock); }
+
+// The child has no engine thread: it starts one of its own the lazy way, learning on from the
+// parent's state (whole: the parent's thread was between windows).
+static void fork_child(void) {
+  pthread_mutex_init(&engine_lock, NULL);
+  if (__atomic_load_n(&state, __ATOMIC_RELAXED) != STOPPED) {
+    __atomic_store_n(&state, STOPPED, __ATOMIC_RELAXED);
+    __atomic_store_n(&slow_calls, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&hak_heap_start_hook, start_hook, __ATOMIC_RELAXED);
+  }
+}
+
+static void register_fork_handlers(void) {
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void learner_setup(void) {
+  hak_ace_settings_t s = {
+      .idle_windows = hak_config.ace_idle_ms == 0
+                          ? 0
+                          : (uint32_t)((hak_config.ace_idle_ms + hak_config.ace_interval_ms - 1) /
+                                       hak_config.ace_interval_ms),
+      .hit_low = (double)hak_config.ace_hit_low_pct / 100.0,
+      .hit_high = (double)hak_config.ace_hit_high_pct / 100.0,
+      .mid_cache_kb = (uint32_t)hak_config.mid_cache_kb,
+      .mid_wmax_pct = (uint32_t)hak_config.mid_wmax_pct,
+      .large_wmax_pct = (uint32_t)hak_config.large_wmax_pct,
+      .mid_wmax_max_pct = (uint32_t)hak_config.ace_mid_wmax_max_pct,
+      .large_wmax_max_pct = (uint32_t)hak_config.ace_large_wmax_max_pct,
+      .dyn1_share = (double)hak_config.ace_dyn1_pct / 100.0,
+  };
+  if (s.idle_windows == 0 && hak_config.ace_idle_ms != 0) s.idle_windows = 1;
+  hak_ace_learner_init(&learner, &s);
+  observe(&observed[last]);
+  learner_ready = 1;
+}
+
+int hak_ace_engine_start(void) {
+  hak_heap_global_init();  // the configuration, and the heap's fork handlers before ours
+  if (!hak_config.ace) return 0;
+  pthread_once(&fork_handlers_once, register_fork_handlers);
+  pthread_mutex_lock(&engine_lock);
+  int now = __atomic_load_n(&state, __ATOMIC_RELAXED);
+  if (now == STOPPED) {
+    if (!learner_ready) learner_setup();
+    __atomic_store_n(&state, RUNNING, __ATOMIC_RELEASE);
+    // Signals meant for the program go to its own threads, never to this one.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&thread, NULL, engine_main, NULL) != 0) {
+      __atomic_store_n(&state, STOPPED, __ATOMIC_RELEASE);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    now = __atomic_load_n(&state, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_unlock(&engine_lock);
+  return now == RUNNING;
+}
+
+void hak_ace_engine_stop(void) {
+  pthread_mutex_lock(&engine_lock);
+  int running = __atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING;
+  if (running) __atomic_store_n(&state, STOPPING, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&engine_lock);
+  if (!running) return;
+  pthread_join(thread, NULL);
+  __atomic_store_n(&state, STOPPED, __ATOMIC_RELEASE);
+}
+
+void hak_ace_engine_status(hak_ace_engine_status_t* out) {
+  pthread_mutex_lock(&engine_lock);
+  out->running = __atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING;
+  out->windows = windows;
+  out->decisions = learner.decisions;
+  out->policy_version = hak_ace_policy_version();
+  out->extra_class_size = learner.policy.extra_class_size;
+  pthread_mutex_unlock(&engine_lock);
+}
+
+__attribute__((constructor)) static void arm_start_hook(void) {
+  __atomic_store_n(&hak_heap_start_hook, start_hook, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,42 @@
+// ace/engine: the adaptive cache engine's background thread. Every HAKMEM_ACE_INTERVAL_MS it
+// observes the heaps (hak_heap_observe), the large pool and RSS, lets the learner decide, places
+// the extra class when the learner asks for it, and publishes the policy when it changed; heaps
+// take it up on their slow paths. Nothing here runs on an allocation path.
+//
+// Owns: the thread, its learner and the previous observation. May use: base, config, os, heap,
+// pool/large, ace/{learner, policy}.
+//
+// Lifetime: started lazily from the slow path (hak_heap_start_hook) once the process has made a
+// few hundred slow-path allocations, never during the first ones of a program (which may run
+// inside the dynamic loader or libc's own start-up); not at all with HAKMEM_ACE=0. A fork child
+// has no engine thread: it starts its own the same lazy way. Observation, learning and
+// publication run under one lock the fork handlers take, so a child never inherits a policy
+// half written. At exit the thread is simply not joined: it holds nothing an exiting process
+// needs.
+#ifndef HAKMEM_ACE_ENGINE_H
+#define HAKMEM_ACE_ENGINE_H
+
+#include <stdint.h>
+
+#include "hakmem/base.h"
+
+HAK_EXTERN_C_BEGIN
+
+// Starts the thread now if HAKMEM_ACE allows and it is not running; returns 1 if it runs.
+int hak_ace_engine_start(void);
+// Stops the thread and waits for it (at most one interval); it starts again only through
+// hak_ace_engine_start.
+void hak_ace_engine_stop(void);
+
+typedef struct hak_ace_engine_status_s {
+  int running;
+  uint64_t windows;    // observation windows since the process (or fork child) started it
+  uint64_t decisions;  // decisions the learner made in them
+  uint64_t policy_version;
+  uint32_t extra_class_size;  // placed by DYN1; 0: none
+} hak_ace_engine_status_t;
+void hak_ace_engine_status(hak_ace_engine_status_t* out);
+
+HAK_EXTERN_C_END
+
+#endif  // HAKMEM_ACE_ENGINE_H

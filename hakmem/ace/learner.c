@@ -1,0 +1,233 @@
+#include "hakmem/ace/learner.h"
+
+#include <stdio.h>
+#include <string.h>
+
+// A W_MAX trial, and the incumbent's scoring between trials, last this many windows with traffic.
+#define STRETCH_WINDOWS 5
+// Stretches of the incumbent between two trials: exploring costs, so it is kept to a fraction.
+#define REST_STRETCHES 4
+// A candidate must beat the incumbent by this much reward to be adopted.
+#define ADOPT_MARGIN 0.01
+// Windows below these counts say too little to score.
+#define MIN_CLASS_EVENTS 64
+#define MIN_MID_EVENTS 256
+#define MIN_LARGE_PAGES 64
+#define DYN1_SAMPLES 4096
+#define CAP_DWELL 2
+
+static void report(hak_ace_learner_t* l, hak_ace_log_fn log, void* arg, const char* line) {
+  l->decisions++;
+  if (log) log(arg, line);
+}
+
+uint32_t hak_ace_default_cache_limit(uint32_t mid_cache_kb, size_t block_size) {
+  return block_size ? (uint32_t)((size_t)mid_cache_kb * 1024 / block_size) : 0;
+}
+
+static void wmax_init(hak_ace_wmax_search_t* s, const char* range, uint32_t incumbent,
+                      uint32_t max_pct) {
+  memset(s, 0, sizeof *s);
+  s->range = range;
+  s->arms[0] = incumbent;
+  s->arm_count = 1;
+  if (max_pct > incumbent) {
+    for (unsigned i = 1; i < HAK_ACE_WMAX_ARMS; i++) {
+      s->arms[i] = incumbent + (max_pct - incumbent) * i / (HAK_ACE_WMAX_ARMS - 1);
+    }
+    s->arm_count = HAK_ACE_WMAX_ARMS;
+  }
+  hak_ucb1_init(&s->bandit, s->arm_count);
+  hak_canary_init(&s->canary, 0, 0.0);
+}
+
+void hak_ace_learner_init(hak_ace_learner_t* l, const hak_ace_settings_t* settings) {
+  memset(l, 0, sizeof *l);
+  l->settings = *settings;
+  l->policy.mid_wmax_pct = settings->mid_wmax_pct;
+  l->policy.large_wmax_pct = settings->large_wmax_pct;
+  for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) {
+    uint32_t limit = hak_ace_default_cache_limit(settings->mid_cache_kb,
+                                                 hak_class_size(HAK_TINY_CLASSES + i));
+    l->policy.mid_cache_limit[i] = limit;
+    uint32_t min = limit / 8 ? limit / 8 : 1;
+    hak_cap_controller_init(&l->classes[HAK_TINY_CLASSES + i].cap, limit, min, limit * 2,
+                            limit / 4 ? limit / 4 : 1, CAP_DWELL, settings->hit_low,
+                            settings->hit_high);
+  }
+  wmax_init(&l->mid_wmax, "mid", settings->mid_wmax_pct, settings->mid_wmax_max_pct);
+  wmax_init(&l->large_wmax, "large", settings->large_wmax_pct, settings->large_wmax_max_pct);
+}
+
+static void set_idle(hak_ace_policy_t* p, unsigned cls, int idle) {
+  uint32_t bit = (uint32_t)1 << (cls % 32);
+  if (idle) p->idle_classes[cls / 32] |= bit;
+  else p->idle_classes[cls / 32] &= ~bit;
+}
+
+static int step_idle(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_log_fn log,
+                     void* arg) {
+  int changed = 0;
+  char line[160];
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
+    hak_ace_class_state_t* s = &l->classes[c];
+    if (w->active[c]) {
+      s->used = 1;
+      s->quiet = 0;
+      if (s->idle) {
+        s->idle = 0;
+        set_idle(&l->policy, c, 0);
+        changed = 1;
+        snprintf(line, sizeof line, "class %u (%zu B) in use again", c, hak_class_size(c));
+        report(l, log, arg, line);
+      }
+      continue;
+    }
+    if (!s->used || s->idle || l->settings.idle_windows == 0) continue;
+    if (++s->quiet < l->settings.idle_windows) continue;
+    s->idle = 1;
+    set_idle(&l->policy, c, 1);
+    changed = 1;
+    snprintf(line, sizeof line, "class %u (%zu B) idle for %u windows: its memory goes back", c,
+             hak_class_size(c), s->quiet);
+    report(l, log, arg, line);
+  }
+  return changed;
+}
+
+static int step_caps(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_log_fn log,
+                     void* arg) {
+  int changed = 0;
+  char line[160];
+  for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) {
+    unsigned c = HAK_TINY_CLASSES + i;
+    uint64_t events = w->hits[i] + w->misses[i] + w->flushed[i];
+    if (events < MIN_CLASS_EVENTS || hak_class_size(c) == 0) continue;
+    double rate = (double)w->hits[i] / (double)events;
+    uint32_t before = l->policy.mid_cache_limit[i];
+    uint32_t cap = hak_cap_controller_observe(&l->classes[c].cap, rate);
+    if (cap == before) continue;
+    l->policy.mid_cache_limit[i] = cap;
+    changed = 1;
+    snprintf(line, sizeof line, "class %u (%zu B) hit rate %u%%: cache limit %u -> %u blocks", c,
+             hak_class_size(c), (unsigned)(rate * 100), before, cap);
+    report(l, log, arg, line);
+  }
+  return changed;
+}
+
+static double clamp01(double x) { return x < 0 ? 0 : x > 1 ? 1 : x; }
+
+// RSS grown over the window, as a penalty in [0, 1]: memory is part of every score.
+static double rss_penalty(const hak_ace_window_t* w) {
+  if (w->rss_growth <= 0 || w->rss_bytes == 0) return 0;
+  return clamp01(4.0 * (double)w->rss_growth / (double)w->rss_bytes);
+}
+
+// Feeds one window's score (negative: the range saw too little traffic to score); returns nonzero
+// if the W_MAX in force changed, which is then *wmax.
+static int wmax_step(hak_ace_learner_t* l, hak_ace_wmax_search_t* s, double score, uint32_t* wmax,
+                     hak_ace_log_fn log, void* arg) {
+  if (s->arm_count < 2 || score < 0) return 0;
+  s->score_sum += score;
+  if (++s->scored < STRETCH_WINDOWS) return 0;
+  double mean = s->score_sum / s->scored;
+  s->score_sum = 0;
+  s->scored = 0;
+  hak_canary_t* canary = &s->canary;
+  char line[160];
+  if (canary->trialing) {
+    unsigned arm = canary->candidate;
+    double incumbent_score = canary->incumbent_score;
+    unsigned now = hak_canary_finish(canary, mean, ADOPT_MARGIN);
+    hak_ucb1_update(&s->bandit, arm, mean);
+    s->rest = REST_STRETCHES;
+    snprintf(line, sizeof line, "%s W_MAX %u%%: score %u vs %u per mille: %s", s->range,
+             s->arms[arm], (unsigned)(mean * 1000), (unsigned)(incumbent_score * 1000),
+             now == arm ? "adopted" : "rolled back");
+    report(l, log, arg, line);
+    *wmax = s->arms[now];
+    return 1;
+  }
+  hak_canary_observe_incumbent(canary, mean);
+  hak_ucb1_update(&s->bandit, canary->incumbent, mean);
+  if (s->rest > 0) {
+    s->rest--;
+    return 0;
+  }
+  unsigned next = hak_ucb1_select(&s->bandit);
+  if (next == canary->incumbent) {
+    s->rest = REST_STRETCHES;
+    return 0;
+  }
+  hak_canary_start(canary, next);
+  snprintf(line, sizeof line, "%s W_MAX trial of %u%% (incumbent %u%%)", s->range, s->arms[next],
+           s->arms[canary->incumbent]);
+  report(l, log, arg, line);
+  *wmax = s->arms[next];
+  return 1;
+}
+
+static double mid_score(const hak_ace_window_t* w) {
+  uint64_t hits = 0, slow = 0;
+  for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) {
+    hits += w->hits[i];
+    slow += w->misses[i] + w->flushed[i];
+  }
+  if (hits + slow < MIN_MID_EVENTS) return -1;
+  return clamp01(1.0 - (double)slow / (double)(hits + slow) - rss_penalty(w));
+}
+
+static double large_score(const hak_ace_window_t* w) {
+  if (w->large_pages < MIN_LARGE_PAGES) return -1;
+  double pages = (double)w->large_pages;
+  double clean = (double)w->large_clean_pages / pages;
+  double waste = (double)(w->large_pages - w->large_requested_pages) / pages;
+  return clamp01(1.0 - clean - 0.5 * waste - rss_penalty(w));
+}
+
+static int step_dyn1(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_log_fn log,
+                     void* arg) {
+  if (l->settings.dyn1_share <= 0 || l->policy.extra_class_size != 0) return 0;
+  for (unsigned i = 0; i < HAK_ACE_SIZE_BUCKETS; i++) {
+    l->dyn1_counts[i] += w->mid_sizes[i];
+    l->dyn1_total += w->mid_sizes[i];
+  }
+  if (l->dyn1_total < DYN1_SAMPLES) return 0;
+  unsigned peak = 0;
+  for (unsigned i = 1; i < HAK_ACE_SIZE_BUCKETS; i++) {
+    if (l->dyn1_counts[i] > l->dyn1_counts[peak]) peak = i;
+  }
+  double share = (double)l->dyn1_counts[peak] / (double)l->dyn1_total;
+  size_t size = ((size_t)peak + 1) << 7;
+  size_t regular = hak_class_size(hak_mid_class_of_index[peak]);
+  if (share >= l->settings.dyn1_share && hak_size_class_extra_fits(size) &&
+      (regular - size) * 16 > size) {
+    l->policy.extra_class_size = (uint32_t)size;
+    l->policy.mid_cache_limit[HAK_EXTRA_CLASS - HAK_TINY_CLASSES] =
+        hak_ace_default_cache_limit(l->settings.mid_cache_kb, size);
+    char line[160];
+    snprintf(line, sizeof line, "DYN1: %u%% of mid requests are %zu-%zu B: extra class of %zu B (was %zu B)",
+             (unsigned)(share * 100), size - 127, size, size, regular);
+    report(l, log, arg, line);
+    return 1;
+  }
+  // Not now: older samples weigh half from here on, so a new peak can emerge.
+  l->dyn1_total = 0;
+  for (unsigned i = 0; i < HAK_ACE_SIZE_BUCKETS; i++) {
+    l->dyn1_counts[i] /= 2;
+    l->dyn1_total += l->dyn1_counts[i];
+  }
+  return 0;
+}
+
+int hak_ace_learner_step(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_log_fn log,
+                         void* arg) {
+  l->windows++;
+  int changed = step_idle(l, w, log, arg);
+  changed |= step_caps(l, w, log, arg);
+  changed |= wmax_step(l, &l->mid_wmax, mid_score(w), &l->policy.mid_wmax_pct, log, arg);
+  changed |= wmax_step(l, &l->large_wmax, large_score(w), &l->policy.large_wmax_pct, log, arg);
+  changed |= step_dyn1(l, w, log, arg);
+  return changed;
+}
