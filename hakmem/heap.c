@@ -419,9 +419,12 @@ static void release_idle_class(hak_heap_t* heap, unsigned cls) {
   hak_slab_t* kept = idle_kept_empty(heap, cls);
   if (kept) retire(heap, kept);
   hak_slab_t* current = heap->current[cls];
-  if (current != HAK_EMPTY && current->used == 0) {
-    set_current(heap, cls, HAK_EMPTY);
-    retire(heap, current);
+  if (current != HAK_EMPTY) {
+    hak_slab_unload_free(current);  // its carved, never handed out blocks count as used
+    if (current->used == 0) {
+      set_current(heap, cls, HAK_EMPTY);
+      retire(heap, current);
+    }
   }
   for (unsigned k = 0; k < 2; k++) {
     for (hak_segment_t* seg = heap->segments[k]; seg; seg = seg->next) {

@@ -102,7 +102,8 @@ static int step_caps(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
   for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) {
     unsigned c = HAK_TINY_CLASSES + i;
     uint64_t events = w->hits[i] + w->misses[i] + w->flushed[i];
-    if (events < MIN_CLASS_EVENTS || hak_class_size(c) == 0) continue;
+    // Flushes alone (a cache trimmed to a new limit, or an idle class's) say nothing of its use.
+    if (!w->active[c] || events < MIN_CLASS_EVENTS || hak_class_size(c) == 0) continue;
     double rate = (double)w->hits[i] / (double)events;
     uint32_t before = l->policy.mid_cache_limit[i];
     uint32_t cap = hak_cap_controller_observe(&l->classes[c].cap, rate);

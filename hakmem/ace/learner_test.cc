@@ -1,0 +1,220 @@
+// The learner on synthetic windows: idle classes, cache limits, W_MAX trials, DYN1.
+#include "hakmem/ace/learner.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr unsigned kMidClass = 44;  // 3072 B
+constexpr unsigned kMidIndex = kMidClass - HAK_TINY_CLASSES;
+
+hak_ace_settings_t Settings() {
+  hak_ace_settings_t s{};
+  s.idle_windows = 3;
+  s.hit_low = 0.90;
+  s.hit_high = 1.0;
+  s.mid_cache_kb = 1024;
+  s.mid_wmax_pct = 100;
+  s.large_wmax_pct = 100;
+  s.mid_wmax_max_pct = 100;
+  s.large_wmax_max_pct = 100;
+  s.dyn1_share = 0.5;
+  return s;
+}
+
+hak_ace_window_t Quiet() {
+  hak_ace_window_t w;
+  memset(&w, 0, sizeof w);
+  return w;
+}
+
+// A window where kMidClass served `hits` from its cache and flushed `flushed` blocks.
+hak_ace_window_t MidTraffic(uint64_t hits, uint64_t flushed) {
+  hak_ace_window_t w = Quiet();
+  w.active[kMidClass] = 1;
+  w.hits[kMidIndex] = hits;
+  w.flushed[kMidIndex] = flushed;
+  return w;
+}
+
+void Collect(void* arg, const char* line) { static_cast<std::vector<std::string>*>(arg)->push_back(line); }
+
+TEST(Learner, QuietWindowsDecideNothing) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  hak_ace_window_t w = Quiet();
+  for (int i = 0; i < 100; i++) EXPECT_EQ(hak_ace_learner_step(&l, &w, nullptr, nullptr), 0);
+  EXPECT_EQ(l.decisions, 0u);
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) EXPECT_FALSE(hak_ace_policy_idle(&l.policy, c));
+}
+
+TEST(Learner, AClassUnusedForIdleWindowsIsReleasedAndComesBackWhenUsed) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  std::vector<std::string> log;
+  hak_ace_window_t used = Quiet();
+  used.active[5] = 1;
+  hak_ace_window_t quiet = Quiet();
+  EXPECT_EQ(hak_ace_learner_step(&l, &used, Collect, &log), 0);
+  EXPECT_EQ(hak_ace_learner_step(&l, &quiet, Collect, &log), 0);
+  EXPECT_EQ(hak_ace_learner_step(&l, &quiet, Collect, &log), 0);
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 5));
+  EXPECT_EQ(hak_ace_learner_step(&l, &quiet, Collect, &log), 1) << "third quiet window";
+  EXPECT_TRUE(hak_ace_policy_idle(&l.policy, 5));
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 6)) << "never used: nothing to give back";
+  EXPECT_EQ(hak_ace_learner_step(&l, &quiet, Collect, &log), 0) << "decided once";
+  EXPECT_EQ(hak_ace_learner_step(&l, &used, Collect, &log), 1);
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 5));
+  ASSERT_EQ(log.size(), 2u);
+  const std::string name = "class 5 (" + std::to_string(hak_class_size(5)) + " B)";
+  EXPECT_EQ(log[0], name + " idle for 3 windows: its memory goes back");
+  EXPECT_EQ(log[1], name + " in use again");
+}
+
+TEST(Learner, IdleReleaseCanBeTurnedOff) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  s.idle_windows = 0;
+  hak_ace_learner_init(&l, &s);
+  hak_ace_window_t used = Quiet();
+  used.active[5] = 1;
+  hak_ace_window_t quiet = Quiet();
+  hak_ace_learner_step(&l, &used, nullptr, nullptr);
+  for (int i = 0; i < 50; i++) EXPECT_EQ(hak_ace_learner_step(&l, &quiet, nullptr, nullptr), 0);
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 5));
+}
+
+TEST(Learner, ALowHitRateRaisesTheCacheLimitUpToTwiceTheConfiguredOne) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  const uint32_t configured = hak_ace_default_cache_limit(1024, 3072);
+  EXPECT_EQ(l.policy.mid_cache_limit[kMidIndex], configured);
+  hak_ace_window_t w = MidTraffic(500, 500);  // half the frees went back to the slabs
+  uint32_t last = configured;
+  for (int i = 0; i < 200; i++) {
+    hak_ace_learner_step(&l, &w, nullptr, nullptr);
+    EXPECT_GE(l.policy.mid_cache_limit[kMidIndex], last) << "only grows";
+    last = l.policy.mid_cache_limit[kMidIndex];
+  }
+  EXPECT_EQ(last, 2 * configured);
+}
+
+TEST(Learner, AHighBandLowersTheLimitOfACacheThatAlwaysHitsToAnEighth) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  s.hit_high = 0.95;
+  hak_ace_learner_init(&l, &s);
+  const uint32_t configured = hak_ace_default_cache_limit(1024, 3072);
+  hak_ace_window_t w = MidTraffic(1000, 0);
+  for (int i = 0; i < 200; i++) hak_ace_learner_step(&l, &w, nullptr, nullptr);
+  EXPECT_EQ(l.policy.mid_cache_limit[kMidIndex], configured / 8);
+}
+
+TEST(Learner, FewEventsLeaveTheLimitAlone) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  const uint32_t configured = l.policy.mid_cache_limit[kMidIndex];
+  hak_ace_window_t w = MidTraffic(10, 20);  // rate 1/3, but only 30 events
+  for (int i = 0; i < 100; i++) hak_ace_learner_step(&l, &w, nullptr, nullptr);
+  EXPECT_EQ(l.policy.mid_cache_limit[kMidIndex], configured);
+}
+
+// Runs `windows` windows whose mid score is score_of(W_MAX in force); returns the W_MAX in force
+// at the end and counts the windows each W_MAX was in force.
+template <typename Score>
+uint32_t RunWmax(hak_ace_learner_t* l, int windows, Score score_of, std::vector<int>* in_force) {
+  for (int i = 0; i < windows; i++) {
+    uint32_t wmax = l->policy.mid_wmax_pct;
+    double score = score_of(wmax);
+    (*in_force)[(wmax - 100) / 10]++;
+    hak_ace_window_t w = Quiet();
+    w.active[kMidClass] = 1;
+    w.hits[kMidIndex] = (uint64_t)(10000 * score);
+    w.misses[kMidIndex] = 10000 - w.hits[kMidIndex];
+    hak_ace_learner_step(l, &w, nullptr, nullptr);
+  }
+  return l->policy.mid_wmax_pct;
+}
+
+TEST(Learner, AWmaxCandidateThatScoresWorseIsRolledBack) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  s.mid_wmax_max_pct = 130;  // candidates 100, 110, 120, 130
+  s.hit_low = 0;             // keep the cap controllers out of it
+  hak_ace_learner_init(&l, &s);
+  std::vector<int> in_force(4);
+  uint32_t end = RunWmax(&l, 2000, [](uint32_t wmax) { return wmax == 100 ? 0.95 : 0.60; }, &in_force);
+  EXPECT_EQ(end, 100u);
+  EXPECT_EQ(l.mid_wmax.canary.adopted, 0u);
+  EXPECT_GE(l.mid_wmax.canary.rolled_back, 3u) << "each candidate tried";
+  EXPECT_GT(in_force[0], 2000 * 3 / 4) << "exploration stays a small share of the windows";
+}
+
+TEST(Learner, AWmaxCandidateThatScoresBetterIsAdoptedAndKept) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  s.mid_wmax_max_pct = 130;
+  s.hit_low = 0;
+  hak_ace_learner_init(&l, &s);
+  std::vector<int> in_force(4);
+  auto score = [](uint32_t wmax) { return wmax == 120 ? 0.97 : 0.80; };
+  uint32_t end = RunWmax(&l, 3000, score, &in_force);
+  EXPECT_EQ(end, 120u);
+  EXPECT_GE(l.mid_wmax.canary.adopted, 1u);
+  EXPECT_GT(in_force[2], 3000 / 2);
+}
+
+TEST(Learner, NoWmaxSearchWhenTheLargestCandidateIsTheConfiguredValue) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  std::vector<int> in_force(4);
+  EXPECT_EQ(RunWmax(&l, 500, [](uint32_t) { return 0.5; }, &in_force), 100u);
+  EXPECT_EQ(in_force[0], 500);
+}
+
+hak_ace_window_t Sizes(size_t dominant, uint64_t dominant_count, uint64_t spread_count) {
+  hak_ace_window_t w = Quiet();
+  w.mid_sizes[(dominant - 1) >> 7] = dominant_count;
+  for (unsigned i = 8; i < HAK_ACE_SIZE_BUCKETS; i += 7) w.mid_sizes[i] += spread_count;
+  return w;
+}
+
+TEST(Learner, Dyn1PlacesTheExtraClassWhereOneSizeDominates) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  std::vector<std::string> log;
+  hak_ace_window_t w = Sizes(4200, 900, 2);  // 4200 rounds up to 4608 in the regular classes
+  int changed = 0;
+  for (int i = 0; i < 10 && !changed; i++) changed = hak_ace_learner_step(&l, &w, Collect, &log);
+  EXPECT_EQ(changed, 1);
+  EXPECT_EQ(l.policy.extra_class_size, 4224u);
+  EXPECT_EQ(l.policy.mid_cache_limit[HAK_EXTRA_CLASS - HAK_TINY_CLASSES],
+            hak_ace_default_cache_limit(1024, 4224));
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("extra class of 4224 B (was 4608 B)"), std::string::npos) << log[0];
+  for (int i = 0; i < 10; i++) EXPECT_EQ(hak_ace_learner_step(&l, &w, nullptr, nullptr), 0) << "once";
+}
+
+TEST(Learner, Dyn1LeavesSpreadSizesAndWellFittedSizesAlone) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  hak_ace_window_t spread = Sizes(4200, 20, 20);
+  for (int i = 0; i < 100; i++) hak_ace_learner_step(&l, &spread, nullptr, nullptr);
+  EXPECT_EQ(l.policy.extra_class_size, 0u) << "no dominant size";
+  hak_ace_window_t fitted = Sizes(4090, 900, 2);  // 4096 is a regular class
+  for (int i = 0; i < 100; i++) hak_ace_learner_step(&l, &fitted, nullptr, nullptr);
+  EXPECT_EQ(l.policy.extra_class_size, 0u) << "its class fits it already";
+}
+
+}  // namespace
