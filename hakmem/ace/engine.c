@@ -24,22 +24,28 @@ HAK_STATIC_ASSERT(HAK_ACE_MID_CLASSES == HAK_MID_CLASSES, "one mid class numberi
 
 enum { STOPPED, RUNNING, STOPPING };
 
-// Held for every window (observe, learn, publish) and by the fork handlers.
+// Two locks. engine_lock guards the learner and publication, and the fork handlers take it, so a
+// child never inherits a policy half published; it is a leaf: nothing else is locked while it is
+// held, so no order with the heap, segment and large pool locks (taken by observation) can
+// invert whichever order the fork handlers run in. control_lock serialises start and stop,
+// which create and join the thread (and may allocate); a fork child makes it anew.
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
-static int state;             // __atomic; changed under engine_lock
+static pthread_mutex_t control_lock = PTHREAD_MUTEX_INITIALIZER;
+static int state;             // __atomic; changed under control_lock
 static pthread_t thread;
 static unsigned slow_calls;   // __atomic, until started
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+static pthread_once_t learner_once = PTHREAD_ONCE_INIT;
 
-// The thread's own, under engine_lock.
-static int learner_ready;
-static hak_ace_learner_t learner;
+static hak_ace_learner_t learner;  // under engine_lock
+static uint64_t windows;           // under engine_lock
+
+// The thread's own (and learner_setup's, before the thread exists).
 static hak_heap_observation_t observed[2];
 static unsigned last;  // index of the previous observation in observed[]
 static hak_large_totals_t large_observed;
 static uint64_t rss_observed;
 static hak_ace_window_t window;
-static uint64_t windows;
 
 static uint64_t rss_bytes(void) {
   int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -97,13 +103,8 @@ static void log_decision(void* arg, const char* line) {
   hak_warn("hakmem: ace: %s", line);
 }
 
-// Under engine_lock.
-static void observe(hak_heap_observation_t* into) {
-  hak_heap_observe(into);
-  hak_large_totals(&large_observed);
-  rss_observed = rss_bytes();
-}
-
+// One window: observe (taking the heap registry's and the large pool's locks), learn and publish
+// (under engine_lock alone). The extra class is placed between the two, under the registry lock.
 static void run_window(void) {
   unsigned next = last ^ 1;
   hak_heap_observe(&observed[next]);
@@ -114,16 +115,23 @@ static void run_window(void) {
   last = next;
   large_observed = large;
   rss_observed = rss;
+  pthread_mutex_lock(&engine_lock);
   windows++;
-  if (!hak_ace_learner_step(&learner, &window, hak_config.ace_log ? log_decision : NULL, NULL)) return;
+  int changed = hak_ace_learner_step(&learner, &window, hak_config.ace_log ? log_decision : NULL, NULL);
   uint32_t extra = learner.policy.extra_class_size;
-  if (extra != 0 && hak_class_size(HAK_EXTRA_CLASS) != extra && !hak_heap_place_extra_class(extra)) {
-    // Placed already (through the API) at another size: that one stands.
-    learner.policy.extra_class_size = (uint32_t)hak_class_size(HAK_EXTRA_CLASS);
-    learner.policy.mid_cache_limit[HAK_EXTRA_CLASS - HAK_TINY_CLASSES] = hak_ace_default_cache_limit(
-        learner.settings.mid_cache_kb, hak_class_size(HAK_EXTRA_CLASS));
+  pthread_mutex_unlock(&engine_lock);
+  if (!changed) return;
+  int misplaced = extra != 0 && hak_class_size(HAK_EXTRA_CLASS) != extra &&
+                  !hak_heap_place_extra_class(extra);
+  pthread_mutex_lock(&engine_lock);
+  if (misplaced) {  // placed already (through the API) at another size: that one stands
+    size_t placed = hak_class_size(HAK_EXTRA_CLASS);
+    learner.policy.extra_class_size = (uint32_t)placed;
+    learner.policy.mid_cache_limit[HAK_EXTRA_CLASS - HAK_TINY_CLASSES] =
+        hak_ace_default_cache_limit(learner.settings.mid_cache_kb, placed);
   }
   hak_ace_policy_publish(&learner.policy);
+  pthread_mutex_unlock(&engine_lock);
 }
 
 static void* engine_main(void* arg) {
@@ -132,9 +140,7 @@ static void* engine_main(void* arg) {
   struct timespec interval = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
   while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING) {
     nanosleep(&interval, NULL);
-    pthread_mutex_lock(&engine_lock);
-    if (__atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING) run_window();
-    pthread_mutex_unlock(&engine_lock);
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING) run_window();
   }
   return NULL;
 }
@@ -152,6 +158,7 @@ static void fork_parent(void) { pthread_mutex_unlock(&engine_lock); }
 // parent's state (whole: the parent's thread was between windows).
 static void fork_child(void) {
   pthread_mutex_init(&engine_lock, NULL);
+  pthread_mutex_init(&control_lock, NULL);
   if (__atomic_load_n(&state, __ATOMIC_RELAXED) != STOPPED) {
     __atomic_store_n(&state, STOPPED, __ATOMIC_RELAXED);
     __atomic_store_n(&slow_calls, 0, __ATOMIC_RELAXED);
@@ -180,18 +187,18 @@ static void learner_setup(void) {
   };
   if (s.idle_windows == 0 && hak_config.ace_idle_ms != 0) s.idle_windows = 1;
   hak_ace_learner_init(&learner, &s);
-  observe(&observed[last]);
-  learner_ready = 1;
+  hak_heap_observe(&observed[last]);
+  hak_large_totals(&large_observed);
+  rss_observed = rss_bytes();
 }
 
 int hak_ace_engine_start(void) {
-  hak_heap_global_init();  // the configuration, and the heap's fork handlers before ours
+  hak_heap_global_init();  // the configuration
   if (!hak_config.ace) return 0;
   pthread_once(&fork_handlers_once, register_fork_handlers);
-  pthread_mutex_lock(&engine_lock);
-  int now = __atomic_load_n(&state, __ATOMIC_RELAXED);
-  if (now == STOPPED) {
-    if (!learner_ready) learner_setup();
+  pthread_once(&learner_once, learner_setup);
+  pthread_mutex_lock(&control_lock);
+  if (__atomic_load_n(&state, __ATOMIC_RELAXED) == STOPPED) {
     __atomic_store_n(&state, RUNNING, __ATOMIC_RELEASE);
     // Signals meant for the program go to its own threads, never to this one.
     sigset_t all, old;
@@ -201,25 +208,25 @@ int hak_ace_engine_start(void) {
       __atomic_store_n(&state, STOPPED, __ATOMIC_RELEASE);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    now = __atomic_load_n(&state, __ATOMIC_RELAXED);
   }
-  pthread_mutex_unlock(&engine_lock);
-  return now == RUNNING;
+  int running = __atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING;
+  pthread_mutex_unlock(&control_lock);
+  return running;
 }
 
 void hak_ace_engine_stop(void) {
-  pthread_mutex_lock(&engine_lock);
-  int running = __atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING;
-  if (running) __atomic_store_n(&state, STOPPING, __ATOMIC_RELEASE);
-  pthread_mutex_unlock(&engine_lock);
-  if (!running) return;
-  pthread_join(thread, NULL);
-  __atomic_store_n(&state, STOPPED, __ATOMIC_RELEASE);
+  pthread_mutex_lock(&control_lock);
+  if (__atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING) {
+    __atomic_store_n(&state, STOPPING, __ATOMIC_RELEASE);
+    pthread_join(thread, NULL);
+    __atomic_store_n(&state, STOPPED, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&control_lock);
 }
 
 void hak_ace_engine_status(hak_ace_engine_status_t* out) {
   pthread_mutex_lock(&engine_lock);
-  out->running = __atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING;
+  out->running = __atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING;
   out->windows = windows;
   out->decisions = learner.decisions;
   out->policy_version = hak_ace_policy_version();

@@ -9,10 +9,9 @@
 // Lifetime: started lazily from the slow path (hak_heap_start_hook) once the process has made a
 // few hundred slow-path allocations, never during the first ones of a program (which may run
 // inside the dynamic loader or libc's own start-up); not at all with HAKMEM_ACE=0. A fork child
-// has no engine thread: it starts its own the same lazy way. Observation, learning and
-// publication run under one lock the fork handlers take, so a child never inherits a policy
-// half written. At exit the thread is simply not joined: it holds nothing an exiting process
-// needs.
+// has no engine thread: it starts its own the same lazy way. Learning and publication run under
+// a lock the fork handlers take, so a child never inherits a policy half written. At exit the
+// thread is simply not joined: it holds nothing an exiting process needs.
 #ifndef HAKMEM_ACE_ENGINE_H
 #define HAKMEM_ACE_ENGINE_H
 
