@@ -75,16 +75,18 @@ def selected(args, bin_dir):
 
 
 def run_once(launcher, argv, preload):
+    """preload: None (glibc), or (path of a .so, ["VAR=VALUE", ...] set for this column)."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     if preload:
-        argv = ["env", "LD_PRELOAD=" + preload] + argv
+        path, assignments = preload
+        argv = ["env", "LD_PRELOAD=" + path] + assignments + argv
     start = time.monotonic()
     proc = subprocess.run([launcher] + argv, env=env, capture_output=True, text=True)
     wall = time.monotonic() - start
     if proc.returncode != 0:
         raise RuntimeError("%s failed under %s (exit %d): %s" % (
-            argv[-1 if argv[0] == "env" else 0], preload or "glibc", proc.returncode,
+            argv[-1 if argv[0] == "env" else 0], preload[0] if preload else "glibc", proc.returncode,
             proc.stderr[-500:]))
     result = {"seconds": wall, "peak_rss": 0, "extra": {}}
     for word in proc.stdout.split():
@@ -130,9 +132,13 @@ def commit(workspace):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--so", required=True, help="libhakmem.so to preload")
-    parser.add_argument("--extra", action="append", default=[], metavar="hakmem-NAME=PATH",
-                        help="another build of hakmem to run as its own column (not a peer), "
-                        "e.g. hakmem-secure=bazel-out/k8-optsecure/bin/hakmem/libhakmem.so")
+    parser.add_argument("--extra", action="append", default=[],
+                        metavar="hakmem-NAME=[VAR=VALUE,...@]PATH",
+                        help="another build or setting of hakmem to run as its own column (not a "
+                        "peer), e.g. hakmem-secure=bazel-out/k8-optsecure/bin/hakmem/libhakmem.so "
+                        "or hakmem-ace-off=HAKMEM_ACE=0@bazel-bin/hakmem/libhakmem.so")
+    parser.add_argument("--peers", help="comma-separated peers to run (glibc, mimalloc, jemalloc, "
+                        "tcmalloc; 'none' for hakmem columns only; default all installed)")
     parser.add_argument("--bin-dir", required=True, help="directory of the benchmark binaries")
     parser.add_argument("--runs", type=int, help="runs per allocator (default 5, --quick 3)")
     parser.add_argument("--only", help="comma-separated benchmark names to run")
@@ -152,24 +158,37 @@ def main():
     if "-opt" not in os.path.realpath(so):
         print("note: %s is not a release build; use --config=release for numbers" % so)
 
-    allocators = {"hakmem": so}
+    allocators = {"hakmem": (so, [])}
     for extra in args.extra:
-        name, sep, path = extra.partition("=")
+        name, sep, spec = extra.partition("=")
+        assignments, at, path = spec.rpartition("@")
+        assignments = [a for a in assignments.split(",") if a] if at else []
         path = os.path.join(workspace, path)  # relative to the workspace, as bazel run is not
-        if not sep or not name.startswith("hakmem-") or not os.path.exists(path):
-            sys.exit("compare: --extra wants hakmem-NAME=PATH of an existing .so, got %r" % extra)
-        allocators[name] = os.path.abspath(path)
-    allocators["glibc"] = None
+        if (not sep or not name.startswith("hakmem-") or not os.path.exists(path) or
+                any("=" not in a for a in assignments)):
+            sys.exit("compare: --extra wants hakmem-NAME=[VAR=VALUE,...@]PATH of an existing .so, "
+                     "got %r" % extra)
+        allocators[name] = (os.path.abspath(path), assignments)
+    wanted = set(args.peers.split(",")) if args.peers else None
+    unknown = (wanted or set()) - set(PEERS) - {"glibc", "none"}
+    if unknown:
+        sys.exit("compare: unknown peer(s) %s" % ", ".join(sorted(unknown)))
+    if wanted is None or "glibc" in wanted:
+        allocators["glibc"] = None
     for name, path in PEERS.items():
+        if wanted is not None and name not in wanted:
+            continue
         if os.path.exists(path):
-            allocators[name] = path
+            allocators[name] = (path, [])
         else:
             print("note: %s not installed (%s), skipped" % (name, path))
 
     rows = selected(args, args.bin_dir)
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
                "commit": commit(workspace), "runs": runs, "quick": args.quick,
-               "allocators": {n: p or "glibc" for n, p in allocators.items()}, "benchmarks": []}
+               "allocators": {n: " ".join(p[1] + [p[0]]) if p else "glibc"
+                              for n, p in allocators.items()},
+               "benchmarks": []}
     started = time.monotonic()
     for index, (bench, argv) in enumerate(rows):
         samples = {name: [] for name in allocators}

@@ -20,14 +20,23 @@ def best_peer(entry, names):
 
 
 def summary(entry, names):
-    """hakmem time / best peer time, and hakmem peak RSS / mimalloc's (None if not run)."""
+    """hakmem time / best peer time (None without peers), and hakmem peak RSS / mimalloc's (None
+    if not run)."""
     res = entry["results"]
-    best = best_peer(entry, names)
-    time_ratio = res["hakmem"]["median_seconds"] / res[best]["median_seconds"]
+    best = best_peer(entry, names) if names else None
+    time_ratio = res["hakmem"]["median_seconds"] / res[best]["median_seconds"] if best else None
     rss_ratio = None
     if "mimalloc" in res and res["mimalloc"]["peak_rss"]:
         rss_ratio = res["hakmem"]["peak_rss"] / res["mimalloc"]["peak_rss"]
     return best, time_ratio, rss_ratio
+
+
+def variant_ratios(entry, variant):
+    """hakmem's median time and peak RSS over those of a hakmem-* column."""
+    res = entry["results"]
+    time_ratio = res["hakmem"]["median_seconds"] / res[variant]["median_seconds"]
+    rss_ratio = res["hakmem"]["peak_rss"] / (res[variant]["peak_rss"] or 1)
+    return time_ratio, rss_ratio
 
 
 def progress_line(entry):
@@ -51,7 +60,7 @@ def rows(results):
         best, time_ratio, rss_ratio = summary(entry, peers(results))
         cells = ["%.3f %dM" % (entry["results"][n]["median_seconds"],
                                entry["results"][n]["peak_rss"] >> 20) for n in names]
-        verdict = "%.2f (%s)" % (time_ratio, best)
+        verdict = "-" if best is None else "%.2f (%s)" % (time_ratio, best)
         rss = "-" if rss_ratio is None else "%.2f" % rss_ratio
         yield entry["name"], cells, verdict, rss
 
@@ -65,6 +74,10 @@ def text_table(results):
                  "%20s%11s" % ("vs best", "rss vs mi"))
     for name, cells, verdict, rss in rows(results):
         lines.append("%-15s" % name + "".join("%16s" % c for c in cells) + "%20s%11s" % (verdict, rss))
+    for variant in [n for n in names if n.startswith("hakmem-")]:
+        lines.append("hakmem / %s (time, peak RSS): %s" % (variant, ", ".join(
+            "%s %.3f %.3f" % (entry["name"], *variant_ratios(entry, variant))
+            for entry in results["benchmarks"])))
     for entry in results["benchmarks"]:
         for key in entry["results"]["hakmem"]["extra"]:
             lines.append("%s %s: %s" % (entry["name"], key, ", ".join(
