@@ -183,7 +183,7 @@ static void check_mid_caches(walk_t* w, const hak_heap_t* heap, size_t attribute
   size_t total = 0;
   for (unsigned i = 0; i < HAK_MID_CLASSES && !w->failed; i++) {
     const hak_mid_cache_t* cache = &heap->mid_cache[i];
-    uint32_t n = 0, count = hak_mid_cache_count(cache);
+    uint32_t n = 0, count = cache->count;
     for (const hak_block_t* b = cache->head; b != NULL; b = hak_block_next(b)) {
       if (++n > count) break;
     }

@@ -45,6 +45,10 @@ typedef struct hak_stats_s {
   size_t large_bytes;         /* their usable bytes */
   size_t large_arenas;        /* 32 MiB arenas mapped for them */
   size_t peak_rss_bytes;      /* peak resident set size of the process (from /proc) */
+  int ace_running;            /* the adaptive cache engine's thread runs (docs/ACE.md) */
+  unsigned long long ace_windows;    /* observation windows it has run */
+  unsigned long long ace_decisions;  /* decisions it made in them (HAKMEM_ACE_LOG=1 prints them) */
+  size_t ace_extra_class_size;       /* the size class DYN1 placed; 0: none */
 } hak_stats_t;
 
 /* Fills *out with current totals (a consistent-enough snapshot while other threads run). */

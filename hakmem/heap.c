@@ -345,7 +345,7 @@ static void free_to_slab(hak_heap_t* heap, hak_block_t* b) {
 // Keeps the newest `keep` blocks of the mid cache of `cls` and gives the rest back to their slabs.
 static void mid_cache_trim(hak_heap_t* heap, unsigned cls, uint32_t keep) {
   hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
-  uint32_t count = hak_mid_cache_count(cache);
+  uint32_t count = cache->count;
   if (count <= keep) return;
   hak_block_t* rest = cache->head;
   if (keep == 0) {
@@ -356,7 +356,7 @@ static void mid_cache_trim(hak_heap_t* heap, unsigned cls, uint32_t keep) {
     rest = hak_mid_cache_link(last_kept, cls);
     hak_block_set_next(last_kept, NULL);
   }
-  cache->pops += count - keep;
+  cache->count = keep;
   heap->counters[cls].cache_flushed += count - keep;
   while (rest) {
     hak_block_t* next = hak_mid_cache_link(rest, cls);
@@ -377,6 +377,7 @@ void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   // older half goes back to the slabs.
   hak_block_set_next(block, cache->head);
   cache->head = block;
+  cache->count++;
   cache->pushes++;
   mid_cache_trim(heap, cls, (cache->limit + 1) / 2);
 }
@@ -403,7 +404,7 @@ static void mid_cache_flush_all(hak_heap_t* heap, int retire_emptied) {
     hak_mid_cache_t* cache = &heap->mid_cache[i];
     hak_block_t* b = cache->head;
     cache->head = NULL;
-    cache->pops = cache->pushes;
+    cache->count = 0;
     while (b) {
       hak_block_t* next = hak_mid_cache_link(b, HAK_TINY_CLASSES + i);
       hak_slab_free_local(hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT), b);
@@ -829,10 +830,10 @@ __attribute__((no_sanitize("thread"))) static void observe_heap(hak_heap_observa
   }
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
     uint32_t pushes = RACY_READ(heap->mid_cache[i].pushes);
-    uint32_t pops = RACY_READ(heap->mid_cache[i].pops);
+    uint32_t count = RACY_READ(heap->mid_cache[i].count);
     out->cache_pushes[i] += pushes;
-    out->cache_pops[i] += pops;
-    out->cache_blocks[i] += (uint32_t)(pushes - pops);
+    out->cache_pops[i] += (uint32_t)(pushes - count);
+    out->cache_blocks[i] += count;
   }
   for (unsigned i = 0; i < HAK_MID_SIZE_BUCKETS; i++) out->mid_sizes[i] += RACY_READ(heap->mid_sizes[i]);
 }
@@ -880,7 +881,7 @@ void hak_heap_confirm_double_free(hak_slab_t* slab, const void* p) {
   unsigned cls = slab->class_idx;
   if (!found && heap != NULL && cls >= HAK_TINY_CLASSES && cls < HAK_CLASS_COUNT) {
     const hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
-    found = list_holds(cache->head, p, hak_mid_cache_count(cache));
+    found = list_holds(cache->head, p, cache->count);
   }
   if (found) hak_fatal("double free detected", p, "the block is on a free list");
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "hakmem/ace/engine.h"
 #include "hakmem/config.h"
 #include "hakmem/hakmem.h"
 #include "hakmem/heap.h"
@@ -40,6 +41,12 @@ void hak_stats(hak_stats_t* out) {
   out->thread_heaps = heaps.heaps;
   out->rss_bytes = hak_os_rss_bytes();
   out->peak_rss_bytes = hak_os_peak_rss_bytes();
+  hak_ace_engine_status_t ace;
+  hak_ace_engine_status(&ace);
+  out->ace_running = ace.running;
+  out->ace_windows = ace.windows;
+  out->ace_decisions = ace.decisions;
+  out->ace_extra_class_size = ace.extra_class_size;
 }
 
 size_t hak_class_stats(hak_class_stats_t* out, size_t max) {
@@ -95,6 +102,9 @@ void hak_stats_print(int fd) {
         s.slabs_in_use, mib(s.slab_bytes_in_use), s.dirty_free_slabs);
   print(fd, "  large: %zu blocks, %.1f MiB in %zu arenas; huge: %zu blocks, %.1f MiB\n",
         s.large_blocks, mib(s.large_bytes), s.large_arenas, s.huge_blocks, mib(s.huge_bytes));
+  print(fd, "  ace: %s, %llu windows, %llu decisions, extra class %zu B%s\n",
+        s.ace_running ? "running" : hak_config.ace ? "not started" : "off", s.ace_windows,
+        s.ace_decisions, s.ace_extra_class_size, s.ace_extra_class_size ? "" : " (none)");
   hak_class_stats_t classes[HAK_CLASS_COUNT];
   hak_class_stats(classes, HAK_CLASS_COUNT);
   int counted = classes[0].allocs >= 0;

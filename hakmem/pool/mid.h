@@ -60,13 +60,14 @@ HAK_INLINE int hak_mid_free_local(void* p, uintptr_t map_word) {
     hak_heap_confirm_double_free(hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT), p);
   }
 #endif
-  if (HAK_UNLIKELY(hak_mid_cache_count(cache) >= cache->limit)) {
+  if (HAK_UNLIKELY(cache->count >= cache->limit)) {
     hak_heap_mid_cache_overflow(heap, index + HAK_TINY_CLASSES, p);
     return 1;
   }
   hak_block_t* b = (hak_block_t*)p;
   hak_block_set_next(b, cache->head);
   cache->head = b;
+  cache->count++;
   cache->pushes++;
   return 1;
 }
