@@ -12,6 +12,7 @@
 #include "hakmem/ace/policy.h"
 #include "hakmem/config.h"
 #include "hakmem/heap.h"
+#include "hakmem/os/os.h"
 #include "hakmem/pool/large.h"
 #include "hakmem/size_class.h"
 
@@ -46,13 +47,14 @@ static unsigned last;  // index of the previous observation in observed[]
 static hak_large_totals_t large_observed;
 static uint64_t rss_observed;
 static hak_ace_window_t window;
+static uint64_t window_start_ms;
+static int statm_fd = -1;  // kept open: a path lookup per window cost more than the rest of it
 
 static uint64_t rss_bytes(void) {
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (statm_fd < 0) statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (statm_fd < 0) return 0;
   char text[128];
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
+  ssize_t n = pread(statm_fd, text, sizeof text - 1, 0);
   if (n <= 0) return 0;
   text[n] = '\0';
   const char* resident = strchr(text, ' ');  // "size resident shared ..." in pages
@@ -105,13 +107,17 @@ static void log_decision(void* arg, const char* line) {
 
 // One window: observe (taking the heap registry's and the large pool's locks), learn and publish
 // (under engine_lock alone). The extra class is placed between the two, under the registry lock.
-static void run_window(void) {
+// Returns nonzero if the policy changed.
+static int run_window(void) {
   unsigned next = last ^ 1;
   hak_heap_observe(&observed[next]);
   hak_large_totals_t large;
   hak_large_totals(&large);
   uint64_t rss = rss_bytes();
   make_window(&window, &observed[next], &observed[last], &large, rss);
+  uint64_t now = hak_os_now_ms();
+  window.ms = (uint32_t)(now - window_start_ms);
+  window_start_ms = now;
   last = next;
   large_observed = large;
   rss_observed = rss;
@@ -120,7 +126,7 @@ static void run_window(void) {
   int changed = hak_ace_learner_step(&learner, &window, hak_config.ace_log ? log_decision : NULL, NULL);
   uint32_t extra = learner.policy.extra_class_size;
   pthread_mutex_unlock(&engine_lock);
-  if (!changed) return;
+  if (!changed) return 0;
   int misplaced = extra != 0 && hak_class_size(HAK_EXTRA_CLASS) != extra &&
                   !hak_heap_place_extra_class(extra);
   pthread_mutex_lock(&engine_lock);
@@ -132,15 +138,27 @@ static void run_window(void) {
   }
   hak_ace_policy_publish(&learner.policy);
   pthread_mutex_unlock(&engine_lock);
+  return 1;
 }
+
+// While windows change nothing the engine wakes less often, up to this many intervals apart; a
+// decision brings it back to every interval.
+#define MAX_BACKOFF 4
 
 static void* engine_main(void* arg) {
   (void)arg;
-  uint64_t ms = (uint64_t)hak_config.ace_interval_ms;
-  struct timespec interval = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  pthread_setname_np(pthread_self(), "hakmem-ace");  // for top -H, ps -L and debuggers
+  uint64_t backoff = 1;
   while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING) {
-    nanosleep(&interval, NULL);
-    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING) run_window();
+    uint64_t ms = (uint64_t)hak_config.ace_interval_ms * backoff;
+    struct timespec sleep = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&sleep, NULL);
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != RUNNING) break;
+    if (run_window()) {
+      backoff = 1;
+    } else if (backoff < MAX_BACKOFF) {
+      backoff *= 2;
+    }
   }
   return NULL;
 }
@@ -159,6 +177,8 @@ static void fork_parent(void) { pthread_mutex_unlock(&engine_lock); }
 static void fork_child(void) {
   pthread_mutex_init(&engine_lock, NULL);
   pthread_mutex_init(&control_lock, NULL);
+  if (statm_fd >= 0) close(statm_fd);  // it reads the parent's figures
+  statm_fd = -1;
   if (__atomic_load_n(&state, __ATOMIC_RELAXED) != STOPPED) {
     __atomic_store_n(&state, STOPPED, __ATOMIC_RELAXED);
     __atomic_store_n(&slow_calls, 0, __ATOMIC_RELAXED);
@@ -172,10 +192,7 @@ static void register_fork_handlers(void) {
 
 static void learner_setup(void) {
   hak_ace_settings_t s = {
-      .idle_windows = hak_config.ace_idle_ms == 0
-                          ? 0
-                          : (uint32_t)((hak_config.ace_idle_ms + hak_config.ace_interval_ms - 1) /
-                                       hak_config.ace_interval_ms),
+      .idle_ms = (uint32_t)hak_config.ace_idle_ms,
       .hit_low = (double)hak_config.ace_hit_low_pct / 100.0,
       .hit_high = (double)hak_config.ace_hit_high_pct / 100.0,
       .mid_cache_kb = (uint32_t)hak_config.mid_cache_kb,
@@ -185,11 +202,11 @@ static void learner_setup(void) {
       .large_wmax_max_pct = (uint32_t)hak_config.ace_large_wmax_max_pct,
       .dyn1_share = (double)hak_config.ace_dyn1_pct / 100.0,
   };
-  if (s.idle_windows == 0 && hak_config.ace_idle_ms != 0) s.idle_windows = 1;
   hak_ace_learner_init(&learner, &s);
   hak_heap_observe(&observed[last]);
   hak_large_totals(&large_observed);
   rss_observed = rss_bytes();
+  window_start_ms = hak_os_now_ms();
 }
 
 int hak_ace_engine_start(void) {
@@ -199,6 +216,7 @@ int hak_ace_engine_start(void) {
   pthread_once(&learner_once, learner_setup);
   pthread_mutex_lock(&control_lock);
   if (__atomic_load_n(&state, __ATOMIC_RELAXED) == STOPPED) {
+    window_start_ms = hak_os_now_ms();  // a stopped stretch is no one's quiet time
     __atomic_store_n(&state, RUNNING, __ATOMIC_RELEASE);
     // Signals meant for the program go to its own threads, never to this one.
     sigset_t all, old;

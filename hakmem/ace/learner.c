@@ -73,7 +73,7 @@ static int step_idle(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
     hak_ace_class_state_t* s = &l->classes[c];
     if (w->active[c]) {
       s->used = 1;
-      s->quiet = 0;
+      s->quiet_ms = 0;
       if (s->idle) {
         s->idle = 0;
         set_idle(&l->policy, c, 0);
@@ -83,13 +83,14 @@ static int step_idle(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
       }
       continue;
     }
-    if (!s->used || s->idle || l->settings.idle_windows == 0) continue;
-    if (++s->quiet < l->settings.idle_windows) continue;
+    if (!s->used || s->idle || l->settings.idle_ms == 0) continue;
+    s->quiet_ms += w->ms;
+    if (s->quiet_ms < l->settings.idle_ms) continue;
     s->idle = 1;
     set_idle(&l->policy, c, 1);
     changed = 1;
-    snprintf(line, sizeof line, "class %u (%zu B) idle for %u windows: its memory goes back", c,
-             hak_class_size(c), s->quiet);
+    snprintf(line, sizeof line, "class %u (%zu B) idle for %u ms: its memory goes back", c,
+             hak_class_size(c), s->quiet_ms);
     report(l, log, arg, line);
   }
   return changed;

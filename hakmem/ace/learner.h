@@ -1,6 +1,6 @@
 // ace/learner: the adaptive cache engine's decisions, as a pure function of what it observed.
 // One call per observation window turns the window's figures into the next policy:
-//   - idle classes: a size class no thread touched for `idle_windows` windows is marked idle,
+//   - idle classes: a size class no thread touched for `idle_ms` milliseconds is marked idle,
 //     and heaps give back its cached blocks, empty slabs and their pages (a workload that moved
 //     on to other sizes stops paying for the old ones);
 //   - mid cache limits: one cap controller per mid class keeps the cache's hit rate (hits over
@@ -34,7 +34,7 @@ HAK_EXTERN_C_BEGIN
 #define HAK_ACE_SIZE_BUCKETS (HAK_MID_MAX >> 7)  // mid request sizes by 128-byte range
 
 typedef struct hak_ace_settings_s {
-  uint32_t idle_windows;        // 0: no class is ever released as idle
+  uint32_t idle_ms;             // 0: no class is ever released as idle
   double hit_low, hit_high;     // mid cache hit-rate band
   uint32_t mid_cache_kb;        // the configured mid cache size: the limits start there
   uint32_t mid_wmax_pct;        // configured W_MAX: the incumbents
@@ -46,6 +46,7 @@ typedef struct hak_ace_settings_s {
 
 // One window's figures, as differences over the window.
 typedef struct hak_ace_window_s {
+  uint32_t ms;                             // how long the window lasted
   uint8_t active[HAK_CLASS_COUNT];         // some thread used the class
   uint64_t hits[HAK_ACE_MID_CLASSES];      // mid cache hits
   uint64_t misses[HAK_ACE_MID_CLASSES];    // mid requests neither cache nor slab served
@@ -72,7 +73,7 @@ typedef struct hak_ace_wmax_search_s {
 
 typedef struct hak_ace_class_state_s {
   hak_cap_controller_t cap;
-  uint32_t quiet;  // consecutive windows unused
+  uint32_t quiet_ms;  // unused since
   uint8_t used;    // used in some window
   uint8_t idle;
 } hak_ace_class_state_t;

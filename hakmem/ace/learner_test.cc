@@ -14,7 +14,7 @@ constexpr unsigned kMidIndex = kMidClass - HAK_TINY_CLASSES;
 
 hak_ace_settings_t Settings() {
   hak_ace_settings_t s{};
-  s.idle_windows = 3;
+  s.idle_ms = 30;
   s.hit_low = 0.90;
   s.hit_high = 1.0;
   s.mid_cache_kb = 1024;
@@ -26,9 +26,11 @@ hak_ace_settings_t Settings() {
   return s;
 }
 
+// A window of 10 ms in which nothing happened.
 hak_ace_window_t Quiet() {
   hak_ace_window_t w;
   memset(&w, 0, sizeof w);
+  w.ms = 10;
   return w;
 }
 
@@ -53,7 +55,7 @@ TEST(Learner, QuietWindowsDecideNothing) {
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) EXPECT_FALSE(hak_ace_policy_idle(&l.policy, c));
 }
 
-TEST(Learner, AClassUnusedForIdleWindowsIsReleasedAndComesBackWhenUsed) {
+TEST(Learner, AClassUnusedForIdleMsIsReleasedAndComesBackWhenUsed) {
   hak_ace_learner_t l;
   hak_ace_settings_t s = Settings();
   hak_ace_learner_init(&l, &s);
@@ -73,14 +75,14 @@ TEST(Learner, AClassUnusedForIdleWindowsIsReleasedAndComesBackWhenUsed) {
   EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 5));
   ASSERT_EQ(log.size(), 2u);
   const std::string name = "class 5 (" + std::to_string(hak_class_size(5)) + " B)";
-  EXPECT_EQ(log[0], name + " idle for 3 windows: its memory goes back");
+  EXPECT_EQ(log[0], name + " idle for 30 ms: its memory goes back");
   EXPECT_EQ(log[1], name + " in use again");
 }
 
 TEST(Learner, IdleReleaseCanBeTurnedOff) {
   hak_ace_learner_t l;
   hak_ace_settings_t s = Settings();
-  s.idle_windows = 0;
+  s.idle_ms = 0;
   hak_ace_learner_init(&l, &s);
   hak_ace_window_t used = Quiet();
   used.active[5] = 1;
