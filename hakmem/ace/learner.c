@@ -16,6 +16,12 @@
 #define DYN1_SAMPLES 4096
 #define CAP_DWELL 2
 
+// The class's block size as the learner knows it: the extra class has the size DYN1 chose (the
+// size class table learns it only when the engine places it).
+static size_t class_size(const hak_ace_learner_t* l, unsigned cls) {
+  return cls == HAK_EXTRA_CLASS ? l->policy.extra_class_size : hak_class_size(cls);
+}
+
 static void report(hak_ace_learner_t* l, hak_ace_log_fn log, void* arg, const char* line) {
   l->decisions++;
   if (log) log(arg, line);
@@ -41,20 +47,22 @@ static void wmax_init(hak_ace_wmax_search_t* s, const char* range, uint32_t incu
   hak_canary_init(&s->canary, 0, 0.0);
 }
 
+// The configured limit of mid class `cls` of `block_size` bytes, and a controller between an
+// eighth of it and twice it.
+static void limit_setup(hak_ace_learner_t* l, unsigned cls, size_t block_size) {
+  uint32_t limit = hak_ace_default_cache_limit(l->settings.mid_cache_kb, block_size);
+  l->policy.mid_cache_limit[cls - HAK_TINY_CLASSES] = limit;
+  hak_cap_controller_init(&l->classes[cls].cap, limit, limit / 8 ? limit / 8 : 1, limit * 2,
+                          limit / 4 ? limit / 4 : 1, CAP_DWELL, l->settings.hit_low,
+                          l->settings.hit_high);
+}
+
 void hak_ace_learner_init(hak_ace_learner_t* l, const hak_ace_settings_t* settings) {
   memset(l, 0, sizeof *l);
   l->settings = *settings;
   l->policy.mid_wmax_pct = settings->mid_wmax_pct;
   l->policy.large_wmax_pct = settings->large_wmax_pct;
-  for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) {
-    uint32_t limit = hak_ace_default_cache_limit(settings->mid_cache_kb,
-                                                 hak_class_size(HAK_TINY_CLASSES + i));
-    l->policy.mid_cache_limit[i] = limit;
-    uint32_t min = limit / 8 ? limit / 8 : 1;
-    hak_cap_controller_init(&l->classes[HAK_TINY_CLASSES + i].cap, limit, min, limit * 2,
-                            limit / 4 ? limit / 4 : 1, CAP_DWELL, settings->hit_low,
-                            settings->hit_high);
-  }
+  for (unsigned c = HAK_TINY_CLASSES; c < HAK_CLASS_COUNT; c++) limit_setup(l, c, hak_class_size(c));
   wmax_init(&l->mid_wmax, "mid", settings->mid_wmax_pct, settings->mid_wmax_max_pct);
   wmax_init(&l->large_wmax, "large", settings->large_wmax_pct, settings->large_wmax_max_pct);
 }
@@ -78,7 +86,7 @@ static int step_idle(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
         s->idle = 0;
         set_idle(&l->policy, c, 0);
         changed = 1;
-        snprintf(line, sizeof line, "class %u (%zu B) in use again", c, hak_class_size(c));
+        snprintf(line, sizeof line, "class %u (%zu B) in use again", c, class_size(l, c));
         report(l, log, arg, line);
       }
       continue;
@@ -90,7 +98,7 @@ static int step_idle(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
     set_idle(&l->policy, c, 1);
     changed = 1;
     snprintf(line, sizeof line, "class %u (%zu B) idle for %u ms: its memory goes back", c,
-             hak_class_size(c), s->quiet_ms);
+             class_size(l, c), s->quiet_ms);
     report(l, log, arg, line);
   }
   return changed;
@@ -102,9 +110,12 @@ static int step_caps(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
   char line[160];
   for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) {
     unsigned c = HAK_TINY_CLASSES + i;
-    uint64_t events = w->hits[i] + w->misses[i] + w->flushed[i];
-    // Flushes alone (a cache trimmed to a new limit, or an idle class's) say nothing of its use.
-    if (!w->active[c] || events < MIN_CLASS_EVENTS || hak_class_size(c) == 0) continue;
+    // A hit is a freed block the cache handed out again; a flushed one went back to its slab
+    // because the cache was full (a larger cache would have kept it). Misses of a growing
+    // working set are no cache's fault, and flushes of an unused class (a cache trimmed to a
+    // new limit, an idle class released) say nothing of its use.
+    uint64_t events = w->hits[i] + w->flushed[i];
+    if (!w->active[c] || events < MIN_CLASS_EVENTS || class_size(l, c) == 0) continue;
     double rate = (double)w->hits[i] / (double)events;
     uint32_t before = l->policy.mid_cache_limit[i];
     uint32_t cap = hak_cap_controller_observe(&l->classes[c].cap, rate);
@@ -112,7 +123,7 @@ static int step_caps(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
     l->policy.mid_cache_limit[i] = cap;
     changed = 1;
     snprintf(line, sizeof line, "class %u (%zu B) hit rate %u%%: cache limit %u -> %u blocks", c,
-             hak_class_size(c), (unsigned)(rate * 100), before, cap);
+             class_size(l, c), (unsigned)(rate * 100), before, cap);
     report(l, log, arg, line);
   }
   return changed;
@@ -206,8 +217,7 @@ static int step_dyn1(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
   if (share >= l->settings.dyn1_share && hak_size_class_extra_fits(size) &&
       (regular - size) * 16 > size) {
     l->policy.extra_class_size = (uint32_t)size;
-    l->policy.mid_cache_limit[HAK_EXTRA_CLASS - HAK_TINY_CLASSES] =
-        hak_ace_default_cache_limit(l->settings.mid_cache_kb, size);
+    limit_setup(l, HAK_EXTRA_CLASS, size);
     char line[160];
     snprintf(line, sizeof line, "DYN1: %u%% of mid requests are %zu-%zu B: extra class of %zu B (was %zu B)",
              (unsigned)(share * 100), size - 127, size, size, regular);

@@ -4,7 +4,7 @@
 //     and heaps give back its cached blocks, empty slabs and their pages (a workload that moved
 //     on to other sizes stops paying for the old ones);
 //   - mid cache limits: one cap controller per mid class keeps the cache's hit rate (hits over
-//     hits, slow-path misses and blocks flushed to the slabs) inside a band, never above the
+//     hits and blocks flushed to the slabs because it was full) inside a band, never above the
 //     configured limit times two nor below an eighth of it;
 //   - W_MAX for the mid and the large range: a UCB1 bandit picks a candidate, a canary trial
 //     runs it for a stretch of windows, and it is adopted only if it scored better than the

@@ -205,6 +205,15 @@ TEST(Learner, Dyn1PlacesTheExtraClassWhereOneSizeDominates) {
   ASSERT_EQ(log.size(), 1u);
   EXPECT_NE(log[0].find("extra class of 4224 B (was 4608 B)"), std::string::npos) << log[0];
   for (int i = 0; i < 10; i++) EXPECT_EQ(hak_ace_learner_step(&l, &w, nullptr, nullptr), 0) << "once";
+  // The new class's cache limit is steered like any other: it grows under flushes, within bounds.
+  const unsigned extra = HAK_EXTRA_CLASS - HAK_TINY_CLASSES;
+  const uint32_t placed = l.policy.mid_cache_limit[extra];
+  hak_ace_window_t flushing = Quiet();
+  flushing.active[HAK_EXTRA_CLASS] = 1;
+  flushing.hits[extra] = 100;
+  flushing.flushed[extra] = 900;
+  for (int i = 0; i < 100; i++) hak_ace_learner_step(&l, &flushing, nullptr, nullptr);
+  EXPECT_EQ(l.policy.mid_cache_limit[extra], 2 * placed);
 }
 
 TEST(Learner, Dyn1LeavesSpreadSizesAndWellFittedSizesAlone) {
