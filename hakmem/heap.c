@@ -39,6 +39,7 @@ static pthread_key_t exit_key;
 // of our own would leave the child waiting for a thread it does not have).
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic int initialised;        // the one-load fast path
+static unsigned live_heaps;            // heaps in use; written under heaps_lock, read with __atomic
 static HAK_TLS int initializing_here;  // this thread runs global_init
 
 #define HAK_EMPTY ((hak_slab_t*)&hak_empty_slab)
@@ -471,6 +472,7 @@ static hak_heap_t* heap_from_pool(void) {
   }
   if (heap) {
     heap->in_use = 1;
+    __atomic_store_n(&live_heaps, live_heaps + 1, __ATOMIC_RELAXED);
     heap_reset(heap);
   }
   pthread_mutex_unlock(&heaps_lock);
@@ -577,6 +579,7 @@ static void heap_abandon(hak_heap_t* heap, int torn) {
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) add_counters(&gone_counters[c], &heap->counters[c]);
   for (unsigned i = 0; i < HAK_MID_SIZE_BUCKETS; i++) gone_mid_sizes[i] += heap->mid_sizes[i];
   heap->in_use = 0;
+  __atomic_store_n(&live_heaps, live_heaps - 1, __ATOMIC_RELAXED);
   heap->owner = 0;
   pthread_mutex_unlock(&heaps_lock);
 }
@@ -648,8 +651,11 @@ void* hak_heap_alloc_slow(size_t n) {
     heap = heap_init_thread();
     if (heap == NULL) goto out_of_memory;
   }
-  hak_heap_hook_t hook = __atomic_load_n(&hak_heap_start_hook, __ATOMIC_RELAXED);
-  if (HAK_UNLIKELY(hook != NULL)) hook();
+  uint32_t calls = ++heap->slow_calls;
+  if (HAK_UNLIKELY(calls % PURGE_CHECK_EVERY == 0)) {
+    hak_heap_hook_t hook = __atomic_load_n(&hak_heap_start_hook, __ATOMIC_RELAXED);
+    if (hook != NULL) hook();
+  }
   // A routed range never gets a current slab or cached block: all its requests come here.
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
   if (HAK_UNLIKELY(heap->policy_version != hak_ace_policy_version())) apply_policy(heap);
@@ -667,7 +673,7 @@ void* hak_heap_alloc_slow(size_t n) {
     }
     s = refill(heap, cls);
     if (s == NULL) goto out_of_memory;
-    if (++heap->slow_calls % PURGE_CHECK_EVERY == 0) maybe_purge(heap);
+    if (calls % PURGE_CHECK_EVERY == 0) maybe_purge(heap);
   }
   hak_block_t* b = s->free;
   s->free = hak_block_pop(b, s->slab_shift);
@@ -753,6 +759,8 @@ void hak_heap_trim(void) {
   }
   purge_heap(heap, hak_os_now_ms(), 1);
 }
+
+unsigned hak_heap_live_count(void) { return __atomic_load_n(&live_heaps, __ATOMIC_RELAXED); }
 
 void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg) {
   pthread_mutex_lock(&heaps_lock);

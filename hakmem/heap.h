@@ -116,9 +116,11 @@ typedef struct hak_tls_s {
 extern HAK_TLS hak_tls_t hak_tls;
 extern const hak_slab_t hak_empty_slab;
 
-// Called at the start of slow-path allocations while not NULL: the adaptive cache engine's box
-// sets it (a constructor) to start its thread once the program runs, and clears it then. Any
-// thread, no heap lock held, the heap in a consistent state: the hook may allocate. Accessed with
+// Called at the start of every 64th slow-path allocation of a thread while not NULL: the
+// adaptive cache engine's box
+// sets it (a constructor) to run its windows from here while the program has one thread, and to
+// start its own thread once there are more (clearing it then). Any thread, no heap lock held,
+// the heap in a consistent state: the hook may allocate. Accessed with
 // relaxed __atomic loads and stores.
 typedef void (*hak_heap_hook_t)(void);
 extern hak_heap_hook_t hak_heap_start_hook;
@@ -182,6 +184,9 @@ typedef struct hak_heap_observation_s {
   uint64_t mid_sizes[HAK_MID_SIZE_BUCKETS];
 } hak_heap_observation_t;
 void hak_heap_observe(hak_heap_observation_t* out);
+
+// Thread heaps in use: 1 in a program that has one thread (that allocates).
+unsigned hak_heap_live_count(void);
 
 // Calls visit(heap, arg) for every heap in use, under the registry lock (visit must not allocate
 // through hakmem). Only meaningful while the heaps' threads do not allocate or free.

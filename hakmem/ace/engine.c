@@ -19,35 +19,38 @@
 HAK_STATIC_ASSERT(HAK_ACE_SIZE_BUCKETS == HAK_MID_SIZE_BUCKETS, "one histogram layout");
 HAK_STATIC_ASSERT(HAK_ACE_MID_CLASSES == HAK_MID_CLASSES, "one mid class numbering");
 
-// Slow-path allocations before the engine starts: short-lived programs never start it, and none
-// starts inside its first allocations.
-#define START_AFTER_SLOW_CALLS 256
+// Calls of the hook (one per 64 slow-path allocations of a thread) before the engine starts:
+// short-lived programs never start it, and none starts inside its first allocations.
+#define START_AFTER_HOOK_CALLS 4
 
 enum { STOPPED, RUNNING, STOPPING };
 
-// Two locks. engine_lock guards the learner and publication, and the fork handlers take it, so a
-// child never inherits a policy half published; it is a leaf: nothing else is locked while it is
-// held, so no order with the heap, segment and large pool locks (taken by observation) can
-// invert whichever order the fork handlers run in. control_lock serialises start and stop,
-// which create and join the thread (and may allocate); a fork child makes it anew.
+// Three locks. engine_lock guards the learner and publication, and the fork handlers take it, so
+// a child never inherits a policy half published; it is a leaf: nothing else is locked while it
+// is held, so no order with the heap, segment and large pool locks (taken by observation) can
+// invert whichever order the fork handlers run in. window_lock makes one window at a time (the
+// thread's, or a slow path's while the program has one thread). control_lock serialises start
+// and stop, which create and join the thread (and may allocate). A fork child makes the last two
+// anew.
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t control_lock = PTHREAD_MUTEX_INITIALIZER;
 static int state;             // __atomic; changed under control_lock
 static pthread_t thread;
-static unsigned slow_calls;   // __atomic, until started
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static pthread_once_t learner_once = PTHREAD_ONCE_INIT;
 
 static hak_ace_learner_t learner;  // under engine_lock
 static uint64_t windows;           // under engine_lock
 
-// The thread's own (and learner_setup's, before the thread exists).
+// Under window_lock (and learner_setup's, before any window).
 static hak_heap_observation_t observed[2];
 static unsigned last;  // index of the previous observation in observed[]
 static hak_large_totals_t large_observed;
 static uint64_t rss_observed;
 static hak_ace_window_t window;
-static uint64_t window_start_ms;
+static uint64_t window_start_ms;  // __atomic: the slow path reads it without window_lock
+static uint64_t backoff = 1;       // intervals between windows
 static int statm_fd = -1;  // kept open: a path lookup per window cost more than the rest of it
 
 static uint64_t rss_bytes(void) {
@@ -78,6 +81,7 @@ static void make_window(hak_ace_window_t* w, const hak_heap_observation_t* now,
   memset(w, 0, sizeof *w);
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
     w->active[c] = (uint8_t)counters_moved(&now->counters[c], &before->counters[c]);
+    w->fresh_blocks += grown(now->counters[c].fresh_blocks, before->counters[c].fresh_blocks);
   }
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
     const hak_class_counters_t* n = &now->counters[HAK_TINY_CLASSES + i];
@@ -107,7 +111,7 @@ static void log_decision(void* arg, const char* line) {
 
 // One window: observe (taking the heap registry's and the large pool's locks), learn and publish
 // (under engine_lock alone). The extra class is placed between the two, under the registry lock.
-// Returns nonzero if the policy changed.
+// Returns nonzero if the policy changed. Under window_lock.
 static int run_window(void) {
   unsigned next = last ^ 1;
   hak_heap_observe(&observed[next]);
@@ -116,8 +120,8 @@ static int run_window(void) {
   uint64_t rss = rss_bytes();
   make_window(&window, &observed[next], &observed[last], &large, rss);
   uint64_t now = hak_os_now_ms();
-  window.ms = (uint32_t)(now - window_start_ms);
-  window_start_ms = now;
+  window.ms = (uint32_t)(now - __atomic_load_n(&window_start_ms, __ATOMIC_RELAXED));
+  __atomic_store_n(&window_start_ms, now, __ATOMIC_RELAXED);
   last = next;
   large_observed = large;
   rss_observed = rss;
@@ -145,29 +149,37 @@ static int run_window(void) {
 // decision brings it back to every interval.
 #define MAX_BACKOFF 4
 
+// The next window is due after this many milliseconds.
+static uint64_t window_interval_ms(void) {
+  return (uint64_t)hak_config.ace_interval_ms * __atomic_load_n(&backoff, __ATOMIC_RELAXED);
+}
+
+// Runs a window if no other is running. Returns 0 if it could not.
+static int try_window(void) {
+  if (pthread_mutex_trylock(&window_lock) != 0) return 0;
+  uint64_t next = run_window() ? 1 : backoff < MAX_BACKOFF ? backoff * 2 : MAX_BACKOFF;
+  __atomic_store_n(&backoff, next, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&window_lock);
+  return 1;
+}
+
 static void* engine_main(void* arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "hakmem-ace");  // for top -H, ps -L and debuggers
-  uint64_t backoff = 1;
   while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING) {
-    uint64_t ms = (uint64_t)hak_config.ace_interval_ms * backoff;
+    uint64_t ms = window_interval_ms();
     struct timespec sleep = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     nanosleep(&sleep, NULL);
     if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != RUNNING) break;
-    if (run_window()) {
-      backoff = 1;
-    } else if (backoff < MAX_BACKOFF) {
-      backoff *= 2;
-    }
+    try_window();
   }
   return NULL;
 }
 
-static void start_hook(void) {
-  if (__atomic_add_fetch(&slow_calls, 1, __ATOMIC_RELAXED) < START_AFTER_SLOW_CALLS) return;
-  __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);
-  hak_ace_engine_start();
-}
+static void start_hook(void);
+// Per thread: a shared counter would be an atomic add.
+static HAK_TLS unsigned hook_calls;
+static HAK_TLS int in_hook;  // what the hook calls may allocate, and come back here
 
 static void fork_prepare(void) { pthread_mutex_lock(&engine_lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&engine_lock); }
@@ -176,12 +188,13 @@ static void fork_parent(void) { pthread_mutex_unlock(&engine_lock); }
 // parent's state (whole: the parent's thread was between windows).
 static void fork_child(void) {
   pthread_mutex_init(&engine_lock, NULL);
+  pthread_mutex_init(&window_lock, NULL);
   pthread_mutex_init(&control_lock, NULL);
   if (statm_fd >= 0) close(statm_fd);  // it reads the parent's figures
   statm_fd = -1;
   if (__atomic_load_n(&state, __ATOMIC_RELAXED) != STOPPED) {
     __atomic_store_n(&state, STOPPED, __ATOMIC_RELAXED);
-    __atomic_store_n(&slow_calls, 0, __ATOMIC_RELAXED);
+    hook_calls = 0;  // the forking thread's: the child's only one
     __atomic_store_n(&hak_heap_start_hook, start_hook, __ATOMIC_RELAXED);
   }
 }
@@ -206,17 +219,49 @@ static void learner_setup(void) {
   hak_heap_observe(&observed[last]);
   hak_large_totals(&large_observed);
   rss_observed = rss_bytes();
-  window_start_ms = hak_os_now_ms();
+  __atomic_store_n(&window_start_ms, hak_os_now_ms(), __ATOMIC_RELAXED);
+}
+
+// Once: the fork handlers (before any window publishes), then the learner.
+static void setup(void) {
+  pthread_once(&fork_handlers_once, register_fork_handlers);
+  pthread_once(&learner_once, learner_setup);
+}
+
+// A second thread costs a program of one thread more than its windows do: with two threads in
+// the process, the kernel's TLB flushes for its purges and unmaps take the slower multi-CPU
+// path (measured: `fragmentation` 4-12% slower with an extra thread that only sleeps). So while
+// the program has one thread, its own slow path runs the windows, at most one per interval; once
+// it has more, the engine's thread takes over.
+static void start_hook(void) {
+  if (++hook_calls < START_AFTER_HOOK_CALLS || in_hook) return;
+  if (!hak_config.ace) {
+    __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);
+    return;
+  }
+  if (hak_heap_live_count() > 1) {
+    __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);
+    in_hook = 1;
+    hak_ace_engine_start();
+    in_hook = 0;
+    return;
+  }
+  in_hook = 1;
+  setup();
+  uint64_t now = hak_os_now_ms();
+  if (now - __atomic_load_n(&window_start_ms, __ATOMIC_RELAXED) >= window_interval_ms()) try_window();
+  in_hook = 0;
 }
 
 int hak_ace_engine_start(void) {
   hak_heap_global_init();  // the configuration
   if (!hak_config.ace) return 0;
-  pthread_once(&fork_handlers_once, register_fork_handlers);
-  pthread_once(&learner_once, learner_setup);
+  setup();
+  __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);  // the thread takes over
   pthread_mutex_lock(&control_lock);
   if (__atomic_load_n(&state, __ATOMIC_RELAXED) == STOPPED) {
-    window_start_ms = hak_os_now_ms();  // a stopped stretch is no one's quiet time
+    // A stopped stretch is no one's quiet time.
+    __atomic_store_n(&window_start_ms, hak_os_now_ms(), __ATOMIC_RELAXED);
     __atomic_store_n(&state, RUNNING, __ATOMIC_RELEASE);
     // Signals meant for the program go to its own threads, never to this one.
     sigset_t all, old;
@@ -233,6 +278,7 @@ int hak_ace_engine_start(void) {
 }
 
 void hak_ace_engine_stop(void) {
+  __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);  // no windows from slow paths
   pthread_mutex_lock(&control_lock);
   if (__atomic_load_n(&state, __ATOMIC_RELAXED) == RUNNING) {
     __atomic_store_n(&state, STOPPING, __ATOMIC_RELEASE);

@@ -69,11 +69,30 @@ int InChild(F f) {
   return -1;
 }
 
-TEST(Engine, StartsByItselfOnceTheProgramHasMadeSlowPathAllocations) {
+// With one thread the program's slow paths run the windows; a second thread that allocates
+// makes the engine start a thread of its own.
+TEST(Engine, RunsFromTheSlowPathWithOneThreadAndInAThreadOfItsOwnWithMore) {
   ManySlowPaths();
-  EXPECT_TRUE(WaitFor([] { return Status().running != 0; }, milliseconds(2000)));
   uint64_t windows = Status().windows;
-  EXPECT_TRUE(WaitFor([&] { return Status().windows >= windows + 3; }, milliseconds(2000)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        ManySlowPaths();
+        return Status().windows >= windows + 3;
+      },
+      milliseconds(5000)));
+  EXPECT_EQ(Status().running, 0) << "no thread of its own in a program of one thread";
+  std::thread second([] {
+    EXPECT_TRUE(WaitFor(
+        [] {
+          ManySlowPaths();
+          return Status().running != 0;
+        },
+        milliseconds(5000)));
+  });
+  second.join();
+  windows = Status().windows;
+  EXPECT_TRUE(WaitFor([&] { return Status().windows >= windows + 3; }, milliseconds(2000)))
+      << "its thread runs windows without any allocation";
 }
 
 TEST(Engine, StopsAndStartsAgain) {
@@ -132,10 +151,25 @@ TEST(Engine, AForkChildRunsAnEngineOfItsOwn) {
       if (Status().running) return 10;  // the parent's thread is not the child's
       hak_ace_policy_t p;
       hak_ace_policy_read(&p);  // whole, never waiting on a writer the child lacks
-      ManySlowPaths();
-      if (!WaitFor([] { return Status().running != 0; }, milliseconds(2000))) return 11;
       uint64_t windows = Status().windows;
-      if (!WaitFor([&] { return Status().windows > windows; }, milliseconds(2000))) return 12;
+      // One thread: its slow paths run the windows.
+      auto advanced = [&] {
+        ManySlowPaths();
+        return Status().windows >= windows + 2;
+      };
+      if (!WaitFor(advanced, milliseconds(3000))) return 11;
+      // Two: the engine's thread starts.
+      bool started = false;
+      std::thread second([&] {
+        started = WaitFor(
+            [] {
+              ManySlowPaths();
+              return Status().running != 0;
+            },
+            milliseconds(3000));
+      });
+      second.join();
+      if (!started) return 12;
       return 0;
     });
     EXPECT_EQ(status, 0) << "fork " << i;

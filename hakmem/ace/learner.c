@@ -63,6 +63,7 @@ void hak_ace_learner_init(hak_ace_learner_t* l, const hak_ace_settings_t* settin
   l->policy.mid_wmax_pct = settings->mid_wmax_pct;
   l->policy.large_wmax_pct = settings->large_wmax_pct;
   for (unsigned c = HAK_TINY_CLASSES; c < HAK_CLASS_COUNT; c++) limit_setup(l, c, hak_class_size(c));
+  for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) l->classes[c].idle_after_ms = settings->idle_ms;
   wmax_init(&l->mid_wmax, "mid", settings->mid_wmax_pct, settings->mid_wmax_max_pct);
   wmax_init(&l->large_wmax, "large", settings->large_wmax_pct, settings->large_wmax_max_pct);
 }
@@ -73,27 +74,43 @@ static void set_idle(hak_ace_policy_t* p, unsigned cls, int idle) {
   else p->idle_classes[cls / 32] &= ~bit;
 }
 
+// A class back in use within REGRET_TIMES its idle time had its memory given back for little
+// (and faults it in again): its idle time grows fourfold, up to MAX_IDLE_TIMES the configured
+// one. Back after longer, the release paid: its idle time halves, down to the configured one.
+#define REGRET_TIMES 8
+#define MAX_IDLE_TIMES 64
+
 static int step_idle(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_log_fn log,
                      void* arg) {
   int changed = 0;
   char line[160];
+  uint32_t base = l->settings.idle_ms;
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
     hak_ace_class_state_t* s = &l->classes[c];
     if (w->active[c]) {
       s->used = 1;
-      s->quiet_ms = 0;
       if (s->idle) {
+        if (s->quiet_ms < REGRET_TIMES * s->idle_after_ms) {
+          s->idle_after_ms = s->idle_after_ms * 4 < MAX_IDLE_TIMES * base ? s->idle_after_ms * 4
+                                                                          : MAX_IDLE_TIMES * base;
+        } else if (s->idle_after_ms / 2 >= base) {
+          s->idle_after_ms /= 2;
+        }
         s->idle = 0;
         set_idle(&l->policy, c, 0);
         changed = 1;
-        snprintf(line, sizeof line, "class %u (%zu B) in use again", c, class_size(l, c));
+        snprintf(line, sizeof line, "class %u (%zu B) in use again after %u ms: idle after %u ms",
+                 c, class_size(l, c), s->quiet_ms, s->idle_after_ms);
         report(l, log, arg, line);
       }
+      s->quiet_ms = 0;
       continue;
     }
-    if (!s->used || s->idle || l->settings.idle_ms == 0) continue;
+    // Tiny classes show their use only when a slab runs dry: one allocating a block now and then
+    // from a slab of hundreds would look idle. Mid classes show every cache push and pop.
+    if (!s->used || base == 0 || c < HAK_TINY_CLASSES) continue;
     s->quiet_ms += w->ms;
-    if (s->quiet_ms < l->settings.idle_ms) continue;
+    if (s->idle || s->quiet_ms < s->idle_after_ms || w->fresh_blocks == 0) continue;
     s->idle = 1;
     set_idle(&l->policy, c, 1);
     changed = 1;

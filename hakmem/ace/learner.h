@@ -1,8 +1,11 @@
 // ace/learner: the adaptive cache engine's decisions, as a pure function of what it observed.
 // One call per observation window turns the window's figures into the next policy:
-//   - idle classes: a size class no thread touched for `idle_ms` milliseconds is marked idle,
+//   - idle classes: a mid size class no thread touched for `idle_ms` milliseconds is marked idle,
 //     and heaps give back its cached blocks, empty slabs and their pages (a workload that moved
-//     on to other sizes stops paying for the old ones);
+//     on to other sizes stops paying for the old ones). A class back soon after (it faults its
+//     pages in again) waits four times as long next time; one back after long, half as long.
+//     Only while memory grows elsewhere (fresh blocks carved): a program that is only freeing
+//     looks idle in every class, and its memory is better kept for its next allocations;
 //   - mid cache limits: one cap controller per mid class keeps the cache's hit rate (hits over
 //     hits and blocks flushed to the slabs because it was full) inside a band, never above the
 //     configured limit times two nor below an eighth of it;
@@ -48,6 +51,7 @@ typedef struct hak_ace_settings_s {
 typedef struct hak_ace_window_s {
   uint32_t ms;                             // how long the window lasted
   uint8_t active[HAK_CLASS_COUNT];         // some thread used the class
+  uint64_t fresh_blocks;                   // blocks carved from memory never used before
   uint64_t hits[HAK_ACE_MID_CLASSES];      // mid cache hits
   uint64_t misses[HAK_ACE_MID_CLASSES];    // mid requests neither cache nor slab served
   uint64_t flushed[HAK_ACE_MID_CLASSES];   // blocks the mid cache gave back to their slabs
@@ -73,7 +77,8 @@ typedef struct hak_ace_wmax_search_s {
 
 typedef struct hak_ace_class_state_s {
   hak_cap_controller_t cap;
-  uint32_t quiet_ms;  // unused since
+  uint32_t quiet_ms;       // unused since
+  uint32_t idle_after_ms;  // quiet time after which it is released: learnt from regrets
   uint8_t used;    // used in some window
   uint8_t idle;
 } hak_ace_class_state_t;

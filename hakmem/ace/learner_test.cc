@@ -34,6 +34,14 @@ hak_ace_window_t Quiet() {
   return w;
 }
 
+// A window in which nothing happened but other classes' growth: idle classes are released only
+// while memory grows elsewhere.
+hak_ace_window_t Growing() {
+  hak_ace_window_t w = Quiet();
+  w.fresh_blocks = 100;
+  return w;
+}
+
 // A window where kMidClass served `hits` from its cache and flushed `flushed` blocks.
 hak_ace_window_t MidTraffic(uint64_t hits, uint64_t flushed) {
   hak_ace_window_t w = Quiet();
@@ -61,22 +69,83 @@ TEST(Learner, AClassUnusedForIdleMsIsReleasedAndComesBackWhenUsed) {
   hak_ace_learner_init(&l, &s);
   std::vector<std::string> log;
   hak_ace_window_t used = Quiet();
-  used.active[5] = 1;
-  hak_ace_window_t quiet = Quiet();
+  used.active[kMidClass] = 1;
+  hak_ace_window_t quiet = Growing();
   EXPECT_EQ(hak_ace_learner_step(&l, &used, Collect, &log), 0);
   EXPECT_EQ(hak_ace_learner_step(&l, &quiet, Collect, &log), 0);
   EXPECT_EQ(hak_ace_learner_step(&l, &quiet, Collect, &log), 0);
-  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 5));
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, kMidClass));
   EXPECT_EQ(hak_ace_learner_step(&l, &quiet, Collect, &log), 1) << "third quiet window";
-  EXPECT_TRUE(hak_ace_policy_idle(&l.policy, 5));
-  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 6)) << "never used: nothing to give back";
+  EXPECT_TRUE(hak_ace_policy_idle(&l.policy, kMidClass));
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, kMidClass + 1)) << "never used: nothing to give back";
   EXPECT_EQ(hak_ace_learner_step(&l, &quiet, Collect, &log), 0) << "decided once";
   EXPECT_EQ(hak_ace_learner_step(&l, &used, Collect, &log), 1);
-  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 5));
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, kMidClass));
   ASSERT_EQ(log.size(), 2u);
-  const std::string name = "class 5 (" + std::to_string(hak_class_size(5)) + " B)";
+  const std::string name = "class 44 (3072 B)";
   EXPECT_EQ(log[0], name + " idle for 30 ms: its memory goes back");
-  EXPECT_EQ(log[1], name + " in use again");
+  EXPECT_EQ(log[1], name + " in use again after 40 ms: idle after 120 ms");
+}
+
+// Quiet windows until the class is released; returns how many it took.
+int WindowsUntilIdle(hak_ace_learner_t* l, unsigned cls) {
+  hak_ace_window_t quiet = Growing();
+  for (int n = 1; n < 1000; n++) {
+    hak_ace_learner_step(l, &quiet, nullptr, nullptr);
+    if (hak_ace_policy_idle(&l->policy, cls)) return n;
+  }
+  return -1;
+}
+
+TEST(Learner, AClassThatComesBackSoonAfterItsReleaseWaitsLongerAndLessAfterLongAbsences) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();  // idle after 30 ms, windows of 10 ms
+  hak_ace_learner_init(&l, &s);
+  hak_ace_window_t used = Quiet();
+  used.active[kMidClass] = 1;
+  hak_ace_learner_step(&l, &used, nullptr, nullptr);
+  EXPECT_EQ(WindowsUntilIdle(&l, kMidClass), 3);
+  hak_ace_learner_step(&l, &used, nullptr, nullptr);  // back at once: a regret
+  EXPECT_EQ(WindowsUntilIdle(&l, kMidClass), 12);
+  hak_ace_learner_step(&l, &used, nullptr, nullptr);
+  EXPECT_EQ(WindowsUntilIdle(&l, kMidClass), 48);
+  for (int i = 0; i < 200; i++) hak_ace_learner_step(&l, &used, nullptr, nullptr);
+  for (int i = 0; i < 20; i++) {  // flapping never pushes it past 64 times the configured time
+    hak_ace_learner_step(&l, &used, nullptr, nullptr);
+    WindowsUntilIdle(&l, kMidClass);
+  }
+  EXPECT_EQ(l.classes[kMidClass].idle_after_ms, 64u * 30);
+  hak_ace_window_t quiet = Growing();
+  for (int i = 0; i < 64 * 3 * 8; i++) hak_ace_learner_step(&l, &quiet, nullptr, nullptr);
+  hak_ace_learner_step(&l, &used, nullptr, nullptr);  // back after long: the release paid
+  EXPECT_EQ(l.classes[kMidClass].idle_after_ms, 32u * 30);
+}
+
+TEST(Learner, NoClassIsReleasedWhileNothingGrows) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  hak_ace_window_t used = Quiet();
+  used.active[kMidClass] = 1;
+  hak_ace_learner_step(&l, &used, nullptr, nullptr);
+  hak_ace_window_t freeing_only = Quiet();  // a program that only frees moves no counter
+  for (int i = 0; i < 50; i++) EXPECT_EQ(hak_ace_learner_step(&l, &freeing_only, nullptr, nullptr), 0);
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, kMidClass));
+  hak_ace_window_t growing = Growing();
+  EXPECT_EQ(hak_ace_learner_step(&l, &growing, nullptr, nullptr), 1) << "quiet long enough already";
+  EXPECT_TRUE(hak_ace_policy_idle(&l.policy, kMidClass));
+}
+
+TEST(Learner, TinyClassesAreNeverReleased) {
+  hak_ace_learner_t l;
+  hak_ace_settings_t s = Settings();
+  hak_ace_learner_init(&l, &s);
+  hak_ace_window_t used = Quiet();
+  used.active[5] = 1;  // a tiny class: its use shows only at refills, far apart
+  hak_ace_learner_step(&l, &used, nullptr, nullptr);
+  hak_ace_window_t growing = Growing();
+  for (int i = 0; i < 100; i++) EXPECT_EQ(hak_ace_learner_step(&l, &growing, nullptr, nullptr), 0);
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 5));
 }
 
 TEST(Learner, IdleReleaseCanBeTurnedOff) {
@@ -85,11 +154,11 @@ TEST(Learner, IdleReleaseCanBeTurnedOff) {
   s.idle_ms = 0;
   hak_ace_learner_init(&l, &s);
   hak_ace_window_t used = Quiet();
-  used.active[5] = 1;
-  hak_ace_window_t quiet = Quiet();
+  used.active[kMidClass] = 1;
+  hak_ace_window_t quiet = Growing();
   hak_ace_learner_step(&l, &used, nullptr, nullptr);
   for (int i = 0; i < 50; i++) EXPECT_EQ(hak_ace_learner_step(&l, &quiet, nullptr, nullptr), 0);
-  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, 5));
+  EXPECT_FALSE(hak_ace_policy_idle(&l.policy, kMidClass));
 }
 
 TEST(Learner, ALowHitRateRaisesTheCacheLimitUpToTwiceTheConfiguredOne) {
