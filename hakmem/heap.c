@@ -841,7 +841,6 @@ __attribute__((no_sanitize("thread"))) static void observe_heap(hak_heap_observa
     uint32_t count = RACY_READ(heap->mid_cache[i].count);
     out->cache_pushes[i] += pushes;
     out->cache_pops[i] += (uint32_t)(pushes - count);
-    out->cache_blocks[i] += count;
   }
   for (unsigned i = 0; i < HAK_MID_SIZE_BUCKETS; i++) out->mid_sizes[i] += RACY_READ(heap->mid_sizes[i]);
 }

@@ -2,8 +2,9 @@
 // slow paths (refill, retire, purge, thread exit, adoption, fork).
 //
 // Owns: hak_heap_t, the thread's TLS (hak_tls). May use: base, os, config, size_class, segment,
-// slab, ace/policy (applied on the slow paths when a new one is out). The fast paths (tiny/) read hak_tls and the segment map, and call back into heap only
-// through the noinline functions below.
+// slab, ace/policy (applied on the slow paths when a new one is out). The fast paths (tiny/)
+// read hak_tls and the segment map, and call back into heap only through the noinline functions
+// below.
 //
 // Threading: a heap is touched only by its thread, except in the atfork child handler (single
 // threaded) and the heap pool (under its lock). Other threads reach this heap's slabs only via
@@ -35,8 +36,7 @@ typedef struct hak_slab_list_s {
 
 // A LIFO of recently freed mid blocks of one class, so the next malloc of that class gets a block
 // that is still in cache (a slab's free list hands out blocks freed long ago). Blocks in it still
-// count as used in their slabs.
-// Besides its length it counts the blocks ever freed into it (a count that only grows), so that
+// count as used in their slabs. Besides its length it counts the blocks ever freed into it (a count that only grows), so that
 // the adaptive cache engine can tell blocks taken out (pushes - count) and idleness (neither
 // moved) from another thread, at one add on the free fast path.
 typedef struct hak_mid_cache_s {
@@ -61,8 +61,6 @@ typedef struct hak_class_counters_s {
   uint64_t cache_misses;     // mid requests that found the class's cache empty
   uint64_t cache_flushed;    // blocks the mid cache gave back to their slabs
 } hak_class_counters_t;
-
-HAK_INLINE uint32_t hak_mid_cache_count(const hak_mid_cache_t* cache) { return cache->count; }
 
 // The link of b, a block on the mid cache of class `cls`. The cache holds blocks of many slabs:
 // secure builds check that the link leads to a block of the same class.
@@ -117,11 +115,10 @@ extern HAK_TLS hak_tls_t hak_tls;
 extern const hak_slab_t hak_empty_slab;
 
 // Called at the start of every 64th slow-path allocation of a thread while not NULL: the
-// adaptive cache engine's box
-// sets it (a constructor) to run its windows from here while the program has one thread, and to
-// start its own thread once there are more (clearing it then). Any thread, no heap lock held,
-// the heap in a consistent state: the hook may allocate. Accessed with
-// relaxed __atomic loads and stores.
+// adaptive cache engine's box sets it (a constructor) to run its windows from here while the
+// program has one thread, and to start its own thread once there are more (clearing it then).
+// Any thread, no heap lock held, the heap in a consistent state: the hook may allocate. Accessed
+// with relaxed __atomic loads and stores.
 typedef void (*hak_heap_hook_t)(void);
 extern hak_heap_hook_t hak_heap_start_hook;
 
@@ -180,7 +177,6 @@ typedef struct hak_heap_observation_s {
   hak_class_counters_t counters[HAK_CLASS_COUNT];
   uint64_t cache_pushes[HAK_MID_CLASSES];
   uint64_t cache_pops[HAK_MID_CLASSES];
-  uint64_t cache_blocks[HAK_MID_CLASSES];
   uint64_t mid_sizes[HAK_MID_SIZE_BUCKETS];
 } hak_heap_observation_t;
 void hak_heap_observe(hak_heap_observation_t* out);

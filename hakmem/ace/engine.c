@@ -1,12 +1,9 @@
 #include "hakmem/ace/engine.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "hakmem/ace/learner.h"
 #include "hakmem/ace/policy.h"
@@ -41,7 +38,6 @@ static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static pthread_once_t learner_once = PTHREAD_ONCE_INIT;
 
 static hak_ace_learner_t learner;  // under engine_lock
-static uint64_t windows;           // under engine_lock
 
 // Under window_lock (and learner_setup's, before any window).
 static hak_heap_observation_t observed[2];
@@ -51,18 +47,11 @@ static uint64_t rss_observed;
 static hak_ace_window_t window;
 static uint64_t window_start_ms;  // __atomic: the slow path reads it without window_lock
 static uint64_t backoff = 1;       // intervals between windows
-static int statm_fd = -1;  // kept open: a path lookup per window cost more than the rest of it
 
+// RSS only scores W_MAX trials: without a search (the default) a window does not read /proc.
+// (Whether there is one is set before the first window and never changes.)
 static uint64_t rss_bytes(void) {
-  if (statm_fd < 0) statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (statm_fd < 0) return 0;
-  char text[128];
-  ssize_t n = pread(statm_fd, text, sizeof text - 1, 0);
-  if (n <= 0) return 0;
-  text[n] = '\0';
-  const char* resident = strchr(text, ' ');  // "size resident shared ..." in pages
-  if (resident == NULL) return 0;
-  return strtoull(resident, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE);
+  return hak_ace_learner_scores_rss(&learner) ? hak_os_rss_bytes() : 0;
 }
 
 static uint64_t grown(uint64_t now, uint64_t before) { return now > before ? now - before : 0; }
@@ -126,7 +115,6 @@ static int run_window(void) {
   large_observed = large;
   rss_observed = rss;
   pthread_mutex_lock(&engine_lock);
-  windows++;
   int changed = hak_ace_learner_step(&learner, &window, hak_config.ace_log ? log_decision : NULL, NULL);
   uint32_t extra = learner.policy.extra_class_size;
   pthread_mutex_unlock(&engine_lock);
@@ -134,12 +122,9 @@ static int run_window(void) {
   int misplaced = extra != 0 && hak_class_size(HAK_EXTRA_CLASS) != extra &&
                   !hak_heap_place_extra_class(extra);
   pthread_mutex_lock(&engine_lock);
-  if (misplaced) {  // placed already (through the API) at another size: that one stands
-    size_t placed = hak_class_size(HAK_EXTRA_CLASS);
-    learner.policy.extra_class_size = (uint32_t)placed;
-    learner.policy.mid_cache_limit[HAK_EXTRA_CLASS - HAK_TINY_CLASSES] =
-        hak_ace_default_cache_limit(learner.settings.mid_cache_kb, placed);
-  }
+  // Placed already, at another size (hak_heap_place_extra_class is once per process): that one
+  // stands.
+  if (misplaced) hak_ace_learner_extra_placed(&learner, hak_class_size(HAK_EXTRA_CLASS));
   hak_ace_policy_publish(&learner.policy);
   pthread_mutex_unlock(&engine_lock);
   return 1;
@@ -190,8 +175,6 @@ static void fork_child(void) {
   pthread_mutex_init(&engine_lock, NULL);
   pthread_mutex_init(&window_lock, NULL);
   pthread_mutex_init(&control_lock, NULL);
-  if (statm_fd >= 0) close(statm_fd);  // it reads the parent's figures
-  statm_fd = -1;
   if (__atomic_load_n(&state, __ATOMIC_RELAXED) != STOPPED) {
     __atomic_store_n(&state, STOPPED, __ATOMIC_RELAXED);
     hook_calls = 0;  // the forking thread's: the child's only one
@@ -239,17 +222,15 @@ static void start_hook(void) {
     __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);
     return;
   }
-  if (hak_heap_live_count() > 1) {
-    __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);
-    in_hook = 1;
-    hak_ace_engine_start();
-    in_hook = 0;
-    return;
-  }
   in_hook = 1;
-  setup();
-  uint64_t now = hak_os_now_ms();
-  if (now - __atomic_load_n(&window_start_ms, __ATOMIC_RELAXED) >= window_interval_ms()) try_window();
+  if (hak_heap_live_count() > 1) {
+    hak_ace_engine_start();  // clears the hook
+  } else {
+    setup();
+    uint64_t now = hak_os_now_ms();
+    uint64_t since = now - __atomic_load_n(&window_start_ms, __ATOMIC_RELAXED);
+    if (since >= window_interval_ms()) try_window();
+  }
   in_hook = 0;
 }
 
@@ -291,9 +272,8 @@ void hak_ace_engine_stop(void) {
 void hak_ace_engine_status(hak_ace_engine_status_t* out) {
   pthread_mutex_lock(&engine_lock);
   out->running = __atomic_load_n(&state, __ATOMIC_ACQUIRE) == RUNNING;
-  out->windows = windows;
+  out->windows = learner.windows;
   out->decisions = learner.decisions;
-  out->policy_version = hak_ace_policy_version();
   out->extra_class_size = learner.policy.extra_class_size;
   pthread_mutex_unlock(&engine_lock);
 }

@@ -34,7 +34,6 @@ typedef struct hak_ace_engine_status_s {
   int running;
   uint64_t windows;    // observation windows since the process (or fork child) started it
   uint64_t decisions;  // decisions the learner made in them
-  uint64_t policy_version;
   uint32_t extra_class_size;  // placed by DYN1; 0: none
 } hak_ace_engine_status_t;
 void hak_ace_engine_status(hak_ace_engine_status_t* out);

@@ -118,13 +118,13 @@ TEST(Engine, AClassNoThreadUsesGivesBackItsMemory) {
     for (int i = 0; i < 150; i++) blocks.push_back(hak_malloc(5500));
     for (void* p : blocks) hak_free(p);
     const hak_mid_cache_t& cache = hak_tls.heap->mid_cache[cls - HAK_TINY_CLASSES];
-    ASSERT_EQ(hak_mid_cache_count(&cache), 150u);
+    ASSERT_EQ(cache.count, 150u);
     hak_segment_totals_t before;
     hak_segment_totals(&before);
     bool released = WaitFor(
         [&] {
           ManySlowPaths();  // other sizes, and slow paths to take up the policy on
-          return hak_mid_cache_count(&cache) == 0;
+          return cache.count == 0;
         },
         milliseconds(5000));
     EXPECT_TRUE(released);

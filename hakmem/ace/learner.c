@@ -216,6 +216,15 @@ static double large_score(const hak_ace_window_t* w) {
   return clamp01(1.0 - clean - 0.5 * waste - rss_penalty(w));
 }
 
+void hak_ace_learner_extra_placed(hak_ace_learner_t* l, size_t block_size) {
+  l->policy.extra_class_size = (uint32_t)block_size;
+  limit_setup(l, HAK_EXTRA_CLASS, block_size);
+}
+
+int hak_ace_learner_scores_rss(const hak_ace_learner_t* l) {
+  return l->mid_wmax.arm_count > 1 || l->large_wmax.arm_count > 1;
+}
+
 static int step_dyn1(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_log_fn log,
                      void* arg) {
   if (l->settings.dyn1_share <= 0 || l->policy.extra_class_size != 0) return 0;
@@ -233,8 +242,7 @@ static int step_dyn1(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_lo
   size_t regular = hak_class_size(hak_mid_class_of_index[peak]);
   if (share >= l->settings.dyn1_share && hak_size_class_extra_fits(size) &&
       (regular - size) * 16 > size) {
-    l->policy.extra_class_size = (uint32_t)size;
-    limit_setup(l, HAK_EXTRA_CLASS, size);
+    hak_ace_learner_extra_placed(l, size);
     char line[160];
     snprintf(line, sizeof line, "DYN1: %u%% of mid requests are %zu-%zu B: extra class of %zu B (was %zu B)",
              (unsigned)(share * 100), size - 127, size, size, regular);

@@ -59,8 +59,8 @@ typedef struct hak_ace_window_s {
   uint64_t large_pages;                    // pages of large spans handed out
   uint64_t large_requested_pages;          // pages those requests asked for
   uint64_t large_clean_pages;              // of them, pages not committed before (faults)
-  uint64_t rss_bytes;                      // at the end of the window
-  int64_t rss_growth;                      // over the window
+  uint64_t rss_bytes;                      // at the end of the window (0: not read, see
+  int64_t rss_growth;                      // over the window   hak_ace_learner_scores_rss)
 } hak_ace_window_t;
 
 // A W_MAX search: bandit, canary, and the stretch being scored.
@@ -101,6 +101,13 @@ void hak_ace_learner_init(hak_ace_learner_t* learner, const hak_ace_settings_t* 
 
 // The mid cache limit (blocks) the configuration gives a class of `block_size` bytes.
 uint32_t hak_ace_default_cache_limit(uint32_t mid_cache_kb, size_t block_size);
+
+// The extra class has `block_size` bytes (DYN1's choice, or a placement it lost to): its size
+// and cache limit in the policy, and a controller for that limit.
+void hak_ace_learner_extra_placed(hak_ace_learner_t* learner, size_t block_size);
+
+// Whether scores use the windows' RSS figures (a W_MAX search is on); if not they may be 0.
+int hak_ace_learner_scores_rss(const hak_ace_learner_t* learner);
 
 // Turns one window into decisions; returns nonzero if learner->policy changed.
 int hak_ace_learner_step(hak_ace_learner_t* learner, const hak_ace_window_t* window,

@@ -47,17 +47,17 @@ void FillCache(size_t n) {
 TEST(PolicyApply, ANewCacheLimitTrimsTheCacheOnTheNextSlowPath) {
   InFreshThread([] {
     FillCache(100);
-    ASSERT_EQ(hak_mid_cache_count(&Cache(kClass)), 100u);
+    ASSERT_EQ(Cache(kClass).count, 100u);
     hak_ace_policy_t p = Defaults();
     p.mid_cache_limit[kClass - HAK_TINY_CLASSES] = 10;
     hak_ace_policy_publish(&p);
-    EXPECT_EQ(hak_mid_cache_count(&Cache(kClass)), 100u) << "nothing happens on its own";
+    EXPECT_EQ(Cache(kClass).count, 100u) << "nothing happens on its own";
     hak_free(hak_malloc(40000));  // a class this thread never used: a slow path
     EXPECT_EQ(Cache(kClass).limit, 10u);
-    EXPECT_EQ(hak_mid_cache_count(&Cache(kClass)), 10u);
+    EXPECT_EQ(Cache(kClass).count, 10u);
     EXPECT_EQ(hak_tls.heap->counters[kClass].cache_flushed, 90u);
     FillCache(50);
-    EXPECT_LE(hak_mid_cache_count(&Cache(kClass)), 10u) << "the new limit holds";
+    EXPECT_LE(Cache(kClass).count, 10u) << "the new limit holds";
   });
   hak_ace_policy_t p = Defaults();
   hak_ace_policy_publish(&p);
@@ -66,14 +66,14 @@ TEST(PolicyApply, ANewCacheLimitTrimsTheCacheOnTheNextSlowPath) {
 TEST(PolicyApply, AnIdleClassGivesBackItsCachedBlocksAndTheirPages) {
   InFreshThread([] {
     FillCache(300);  // about 900 KiB over a few slabs, all cached
-    ASSERT_EQ(hak_mid_cache_count(&Cache(kClass)), 300u);
+    ASSERT_EQ(Cache(kClass).count, 300u);
     hak_segment_totals_t before;
     hak_segment_totals(&before);
     hak_ace_policy_t p = Defaults();
     p.idle_classes[kClass / 32] |= 1u << (kClass % 32);
     hak_ace_policy_publish(&p);
     hak_free(hak_malloc(100));
-    EXPECT_EQ(hak_mid_cache_count(&Cache(kClass)), 0u);
+    EXPECT_EQ(Cache(kClass).count, 0u);
     EXPECT_EQ(hak_tls.heap->current[kClass]->class_idx, HAK_SLAB_UNUSED_CLASS)
         << "its emptied current slab went back";
     hak_segment_totals_t after;
