@@ -4,18 +4,18 @@
 #include <errno.h>
 #include <string.h>
 
-#include "hakmem/config.h"
 #include "hakmem/hakmem.h"
 #include "hakmem/heap.h"
 #include "hakmem/huge.h"
+#include "hakmem/init.h"
 #include "hakmem/os/os.h"
 #include "hakmem/pool/large.h"
-#include "hakmem/pool/mid.h"
 #include "hakmem/segment.h"
 #include "hakmem/wrap.h"
 
 void* hak_alloc_beyond_mid(size_t n) {
-  size_t large_max = hak_large_max();  // reads the configuration first
+  hak_init();  // a program's first allocation may be a large one
+  size_t large_max = hak_large_max();
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
   if (n <= large_max) return hak_large_alloc(n, 0);
   return hak_huge_alloc(n, HAK_PAGE_SIZE, 0);
@@ -79,7 +79,8 @@ void* hak_calloc(size_t count, size_t size) {
     return NULL;
   }
   if (total > HAK_MID_MAX) {
-    size_t large_max = hak_large_max();  // reads the configuration first
+    hak_init();
+    size_t large_max = hak_large_max();
     if (HAK_UNLIKELY(hak_wrap_routes(total))) return hak_wrap_calloc(count, size);
     if (total <= large_max) return hak_large_alloc(total, 1);
     return hak_huge_alloc(total, HAK_PAGE_SIZE, 1);
@@ -149,7 +150,7 @@ static void* aligned_from_classes(size_t alignment, size_t size) {
 
 static void* aligned_alloc_checked(size_t alignment, size_t size) {
   if (size == 0) size = 1;  // a unique block, as for malloc(0)
-  hak_config_init_once();
+  hak_init();
   if (HAK_UNLIKELY(hak_wrap_routes(size > alignment ? size : alignment))) {
     return hak_wrap_memalign(alignment, size);
   }
@@ -205,7 +206,8 @@ void* hak_pvalloc(size_t size) {
 }
 
 void hak_trim(void) {
-  hak_heap_trim();
+  hak_heap_t* heap = hak_init_thread();
+  if (heap != NULL) hak_heap_trim(heap);
   hak_large_trim();
   hak_huge_trim();
 }

@@ -220,7 +220,7 @@ static void visit_unowned(hak_segment_t* seg, void* arg) {
 int hak_check_heap(hak_check_report_t* out) {
   memset(out, 0, sizeof *out);
   walk_t w = {.report = out, .failed = 0};
-  hak_heap_for_each(visit_heap, &w);
+  hak_heap_for_each(visit_heap, &w, NULL);
   if (!w.failed) hak_segment_for_each_unowned(visit_unowned, &w);
   hak_huge_totals_t huge;
   hak_huge_totals(&huge);

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "hakmem/class_counters.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -57,13 +59,11 @@ void hak_stats(hak_stats_t* out);
 /* Counters of one size class (blocks up to 64 KiB), over every thread that ever allocated.
  * Release builds count only on slow paths, where counting is free; allocs, frees and live need
  * a count on every call and are -1 unless the library was built with the debug config. */
+#define HAK_CLASS_STATS_FIELD(name, column, meaning) unsigned long long name;
 typedef struct hak_class_stats_s {
   size_t block_size;
   size_t slabs;                      /* slabs serving the class now */
-  unsigned long long refills;        /* times the thread-local free list ran dry */
-  unsigned long long fresh_blocks;   /* blocks cut from never-used slab memory */
-  unsigned long long remote_frees;   /* blocks freed by another thread than their owner's */
-  unsigned long long cache_overflows; /* mid classes: the per-thread cache of freed blocks overflowed */
+  HAK_CLASS_COUNTERS(HAK_CLASS_STATS_FIELD) /* class_counters.h */
   long long allocs;                  /* debug builds: blocks handed out (else -1) */
   long long frees;                   /* debug builds: blocks taken back (else -1) */
   long long live;                    /* debug builds: allocs - frees (else -1) */

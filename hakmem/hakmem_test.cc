@@ -16,6 +16,7 @@
 #include "hakmem/base.h"
 #include "hakmem/config.h"
 #include "hakmem/heap.h"
+#include "hakmem/size_class.h"
 #include "hakmem/slab.h"
 
 namespace {
@@ -304,8 +305,8 @@ void PlaceExtraClassUnderThreads() {
     }
   });
   while (phase.load() != 1) std::this_thread::yield();
-  check(hak_heap_place_extra_class(4864) == 1, "placement");
-  check(hak_heap_place_extra_class(8064) == 0, "placed twice");
+  check(hak_size_class_place_extra(4864) == 1, "placement");
+  check(hak_size_class_place_extra(8064) == 0, "placed twice");
   phase = 2;
   early.join();
   for (void* p : from_early) hak_free(p);  // remote frees of extra-class blocks (owner gone)

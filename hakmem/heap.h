@@ -1,17 +1,20 @@
-// heap: one per thread. Holds the current slab of every size class, the slabs it owns, and the
-// slow paths (refill, retire, purge, thread exit, adoption, fork).
+// heap: one per thread. Holds the current slab of every size class, the slabs it owns (on partial
+// and full lists per class), its segments and its mid caches.
 //
-// Owns: hak_heap_t, the thread's TLS (hak_tls). May use: base, os, config, size_class, segment,
-// slab, ace/policy (applied on the slow paths when a new one is out). The fast paths (tiny/)
-// read hak_tls and the segment map, and call back into heap only through the noinline functions
-// below.
+// Owns: hak_heap_t, the thread's TLS (hak_tls), the heap registry, heap lifetime (heap.c), the
+// slab queues (heap_slabs.c: refill, retire, purge, free validation) and the narrow interface the
+// adaptive cache engine reaches heaps through (heap_ace.c: observe, and each heap taking up the
+// published policy on its own slow path). May use: base, list, os, config, size_class, segment,
+// slab, pool/mid_cache, ace/policy. Must not touch: tiny/ and pool/mid (the fast paths above it
+// and their slow paths, which call in here), the large and huge pools, process init.
 //
 // Threading: a heap is touched only by its thread, except in the atfork child handler (single
-// threaded) and the heap pool (under its lock). Other threads reach this heap's slabs only via
-// their remote lists (slab.h).
+// threaded) and the registry (under its lock). Other threads reach this heap's slabs only via
+// their remote lists (slab.h), and read its counters racily (heap_ace.c).
 //
-// No init branch on the fast path: hak_tls starts with every direct slot pointing at a static
-// empty slab, so the first malloc of a thread falls into hak_heap_alloc_slow, which initialises.
+// No init branch on the fast paths: hak_tls starts with every direct slot pointing at a static
+// empty slab and `heap` at a static empty heap (no cached blocks, every current slab the empty
+// one), so the first malloc of a thread falls into a slow path, which creates its heap.
 #ifndef HAKMEM_HEAP_H
 #define HAKMEM_HEAP_H
 
@@ -19,6 +22,8 @@
 #include <stdint.h>
 
 #include "hakmem/base.h"
+#include "hakmem/class_counters.h"
+#include "hakmem/pool/mid_cache.h"
 #include "hakmem/segment.h"
 #include "hakmem/size_class.h"
 #include "hakmem/slab.h"
@@ -34,55 +39,10 @@ typedef struct hak_slab_list_s {
 // Mid request sizes by 128-byte bucket: bucket (n - 1) / 128 holds sizes up to its end.
 #define HAK_MID_SIZE_BUCKETS (HAK_MID_MAX >> 7)
 
-// A LIFO of recently freed mid blocks of one class, so the next malloc of that class gets a block
-// that is still in cache (a slab's free list hands out blocks freed long ago). Blocks in it still
-// count as used in their slabs. Besides its length it counts the blocks ever freed into it (a count that only grows), so that
-// the adaptive cache engine can tell blocks taken out (pushes - count) and idleness (neither
-// moved) from another thread, at one add on the free fast path.
-typedef struct hak_mid_cache_s {
-  hak_block_t* head;
-  uint32_t count;
-  uint32_t limit;        // from HAKMEM_MID_CACHE_KB and the class size, or the engine's policy
-  // Not next to count: gcc would merge the two increments of the free path into SSE code.
-  uint32_t pushes;       // blocks freed into it, ever (wraps)
-  uint64_t block_recip;  // of the class's block size (slab.h, HAK_RECIP_SHIFT)
-  uint32_t block_size;
-  uint32_t blocks_end;   // capacity * block_size of a MEDIUM slab: no block starts past it
-} hak_mid_cache_t;
-
-// Per-class counters of one heap, written by its thread on slow paths only (so release builds
-// keep them: they cost nothing on the fast paths) and read racily for stats. A heap's counts
-// move to the process totals when its thread exits.
+#define HAK_COUNTER_FIELD(name, column, meaning) uint64_t name;
 typedef struct hak_class_counters_s {
-  uint64_t refills;          // the class's current slab ran dry
-  uint64_t fresh_blocks;     // blocks carved from slab memory never used before
-  uint64_t remote_frees;     // blocks freed by other threads, collected by this one
-  uint64_t cache_overflows;  // mid cache full: half of it went back to the slabs
-  uint64_t cache_misses;     // mid requests that found the class's cache empty
-  uint64_t cache_flushed;    // blocks the mid cache gave back to their slabs
+  HAK_CLASS_COUNTERS(HAK_COUNTER_FIELD)
 } hak_class_counters_t;
-
-// The link of b, a block on the mid cache of class `cls`. The cache holds blocks of many slabs:
-// secure builds check that the link leads to a block of the same class.
-HAK_INLINE hak_block_t* hak_mid_cache_link(const hak_block_t* b, unsigned cls) {
-  hak_block_t* next = hak_block_next(b);
-#if HAKMEM_SECURE
-  if (HAK_UNLIKELY(next != NULL && hak_medium_class_checked(next) != cls)) hak_block_corrupted(b);
-#else
-  (void)cls;
-#endif
-  return next;
-}
-
-// Pops the head of the mid cache of class `cls`; NULL if it is empty.
-HAK_INLINE hak_block_t* hak_mid_cache_pop(hak_mid_cache_t* cache, unsigned cls) {
-  hak_block_t* b = cache->head;
-  if (b == NULL) return NULL;
-  cache->head = hak_mid_cache_link(b, cls);
-  hak_block_handed_out(b);
-  cache->count--;
-  return b;
-}
 
 typedef struct hak_heap_s {
   uintptr_t owner;                              // hak_thread_id() of the thread using it
@@ -95,11 +55,10 @@ typedef struct hak_heap_s {
   hak_class_counters_t counters[HAK_CLASS_COUNT];
   uint32_t mid_sizes[HAK_MID_SIZE_BUCKETS];     // mid requests seen by the slow path, by size
   uint64_t policy_version;                      // of the engine's policy last applied
-  uint32_t mid_wmax_pct;                        // HAKMEM_MID_WMAX_PCT or the policy's
+  uint32_t mid_rounding_pct;                    // HAKMEM_MID_WMAX_PCT or the policy's
   hak_segment_t* segments[2];                   // owned SMALL / MEDIUM segments
   uint64_t next_purge_ms;
   uint32_t slow_calls;
-  uint32_t dirty_slabs;                         // free slabs not yet purged, over all segments
   struct hak_heap_s* next;                      // in the heap registry
   struct hak_heap_s* prev;
   int in_use;
@@ -108,11 +67,54 @@ typedef struct hak_heap_s {
 // Per-thread state read by the fast paths: one load from the thread pointer reaches a slab.
 typedef struct hak_tls_s {
   hak_slab_t* direct[HAK_TINY_INDEXES];  // by hak_tiny_index(n): the current slab of its class
-  hak_heap_t* heap;                      // NULL until the thread's first slow path
+  hak_heap_t* heap;                      // hak_empty_heap until the thread's first slow path
 } hak_tls_t;
 
 extern HAK_TLS hak_tls_t hak_tls;
 extern const hak_slab_t hak_empty_slab;
+extern const hak_heap_t hak_empty_heap;
+
+#define HAK_EMPTY_SLAB ((hak_slab_t*)&hak_empty_slab)
+#define HAK_EMPTY_HEAP ((hak_heap_t*)&hak_empty_heap)
+
+// ---- Lifetime (heap.c)
+
+// A heap for the calling thread, from the registry (reset) or newly mapped, installed in hak_tls;
+// NULL if the OS refuses memory. The configuration must be read already. Process init
+// (init.h) calls it and arranges for hak_heap_thread_exit at the thread's exit.
+hak_heap_t* hak_heap_create(void);
+// Thread exit (a pthread key destructor): hands the heap's segments to whoever allocates next
+// and the heap back to the registry.
+void hak_heap_thread_exit(void* heap);
+// Takes up to `max_per_kind` abandoned segments of each kind, so memory freed after its thread
+// exited goes back to the OS even when no thread needs fresh slabs.
+void hak_heap_reclaim_abandoned(hak_heap_t* heap, unsigned max_per_kind);
+// Takes one abandoned segment of `kind`, its in-use slabs onto this heap's partial lists; sets
+// *released if its slabs were all free and it went straight back. NULL if none is left.
+hak_segment_t* hak_heap_adopt_one(hak_heap_t* heap, hak_segment_kind_t kind, int* released);
+
+// Thread heaps in use: 1 in a program that has one thread (that allocates).
+unsigned hak_heap_live_count(void);
+
+// What heaps whose thread exited counted.
+typedef struct hak_heap_gone_s {
+  hak_class_counters_t counters[HAK_CLASS_COUNT];
+  uint64_t mid_sizes[HAK_MID_SIZE_BUCKETS];
+} hak_heap_gone_t;
+
+// Under the registry lock: copies the counts of heaps gone to *gone_out (unless NULL), then calls
+// visit(heap, arg) for every heap in use (visit must not allocate through hakmem). A heap's
+// slabs and lists are only stable while its thread does not allocate or free.
+void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg,
+                       hak_heap_gone_t* gone_out);
+
+// Fork: prepare takes the registry lock (init.c writes the process's lock order); in the child,
+// every heap but the forking thread's is abandoned (its thread does not exist there).
+void hak_heap_fork_prepare(void);
+void hak_heap_fork_parent(void);
+void hak_heap_fork_child(void);
+
+// ---- Slab queues (heap_slabs.c), for the slow paths of tiny/ and pool/
 
 // Called at the start of every 64th slow-path allocation of a thread while not NULL: the
 // adaptive cache engine's box sets it (a constructor) to run its windows from here while the
@@ -122,38 +124,72 @@ extern const hak_slab_t hak_empty_slab;
 typedef void (*hak_heap_hook_t)(void);
 extern hak_heap_hook_t hak_heap_start_hook;
 
-// Slow paths of the small/medium allocator; n <= HAK_MID_MAX. Set errno on failure.
-HAK_NOINLINE void* hak_heap_alloc_slow(size_t n);
-// Mid cache of `cls` is full: pushes p, keeps the newer half and frees the rest to their slabs.
-HAK_NOINLINE void hak_heap_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p);
+// The start of every allocation slow path: counts the call (returned), runs the start hook on
+// every 64th and takes up a newly published policy.
+uint32_t hak_heap_slow_path_enter(hak_heap_t* heap);
 
-// Aborts with a message naming p, a pointer into a MEDIUM slab of this thread that is not a
-// block start, or a block freed twice.
-HAK_NORETURN HAK_COLD void hak_heap_invalid_free(const void* p);
+// Makes heap->current[cls] a slab with a non-empty free list and returns it; NULL if memory is
+// exhausted. `calls`: hak_heap_slow_path_enter's count (purges are checked on every 64th).
+hak_slab_t* hak_heap_refill(hak_heap_t* heap, unsigned cls, uint32_t calls);
+
+// Pops the head of a current slab's free list (not empty).
+HAK_INLINE void* hak_heap_pop(hak_slab_t* s) {
+  hak_block_t* b = s->free;
+  s->free = hak_block_pop(b, s->slab_shift);
+  hak_block_handed_out(b);
+  return b;
+}
+
+// Gives mid block b, owned by this thread, back to its slab (no longer through the thread's mid
+// cache); its slab is kept or retired if this empties it.
+void hak_heap_free_to_slab(hak_heap_t* heap, hak_block_t* b);
+// Gives a list of mid blocks of class `cls`, cut from this thread's mid cache, back to their
+// slabs (counted as flushed); slabs they empty are kept or retired.
+void hak_heap_flush_mid_blocks(hak_heap_t* heap, unsigned cls, hak_block_t* blocks);
+
+// Sets up the mid cache of the extra class once the size class table has placed it; the engine
+// places it, each heap's own thread sets up its cache (its slow paths and adoption).
+void hak_heap_sync_extra_class(hak_heap_t* heap);
+
+// A slab that the fast path emptied (used reached 0) on its owner thread.
+HAK_NOINLINE void hak_heap_slab_emptied(hak_slab_t* slab);
+// Free of a SMALL/MEDIUM block that missed the fast paths. `map_word` is hak_map_word(p).
+HAK_NOINLINE void hak_heap_free_slow(void* p, uintptr_t map_word);
+// Usable size of a block in a SMALL/MEDIUM segment, or 0 if p is not one.
+size_t hak_heap_usable_size(const void* p, uintptr_t map_word);
+
+// Aborts naming p, a freed pointer that is not a valid block: `detail` says what is wrong.
+HAK_NORETURN HAK_COLD void hak_heap_invalid_free(const void* p, const char* detail);
 
 // Secure builds: block p of `slab`, owned by this thread, looks free already. Aborts naming a
 // double free if p is on one of the slab's lists or the thread's mid cache; returns otherwise
 // (program data that happened to decode to a link).
 HAK_NOINLINE HAK_COLD void hak_heap_confirm_double_free(hak_slab_t* slab, const void* p);
 
-// A slab that the fast path emptied (used reached 0) on its owner thread.
-HAK_NOINLINE void hak_heap_slab_emptied(hak_slab_t* slab);
-// Free of a SMALL/MEDIUM block that missed the fast path. `map_word` is hak_map_word(p).
-HAK_NOINLINE void hak_heap_free_slow(void* p, uintptr_t map_word);
-// Usable size of a block in a SMALL/MEDIUM segment, or 0 if p is not one.
-size_t hak_heap_usable_size(const void* p, uintptr_t map_word);
+// Returns every purgeable page of this thread's heap (its mid caches flushed first) and of the
+// segment cache now.
+void hak_heap_trim(hak_heap_t* heap);
 
-// Places the extra mid size class (size_class.h) at `block_size` in every heap; returns 0 if it
-// was placed already or the size does not fit. For the adaptive cache engine.
-int hak_heap_place_extra_class(size_t block_size);
+// ---- The adaptive cache engine's interface (heap_ace.c)
 
-// Returns every purgeable page of this thread's heap and the segment cache now.
-void hak_heap_trim(void);
+// Takes up the engine's newest policy on the calling thread's heap: mid cache limits (a cache
+// over its new limit gives back its oldest blocks), mid rounding, and the idle classes' memory.
+HAK_NOINLINE void hak_heap_apply_policy(hak_heap_t* heap);
 
-// Process-wide initialisation: config, thread-exit key, fork handlers. Idempotent.
-void hak_heap_global_init(void);
+// What the adaptive cache engine observes: per-class totals over every heap (live and gone), the
+// live heaps' mid cache counters, and the mid request sizes the slow paths saw. Read racily from
+// the engine's thread: every figure is a plain word some thread is writing, so one may be a few
+// operations stale; none is torn. Mid cache figures of heaps that went away drop out of the sums.
+typedef struct hak_heap_observation_s {
+  hak_class_counters_t counters[HAK_CLASS_COUNT];
+  uint64_t cache_pushes[HAK_MID_CLASSES];
+  uint64_t cache_pops[HAK_MID_CLASSES];
+  uint64_t mid_sizes[HAK_MID_SIZE_BUCKETS];
+} hak_heap_observation_t;
+void hak_heap_observe(hak_heap_observation_t* out);
 
-// Totals over all live heaps for stats (approximate while threads run).
+// ---- Totals for stats (heap_ace.c; approximate while threads run)
+
 typedef struct hak_heap_totals_s {
   size_t heaps;
   size_t slabs_in_use;
@@ -169,24 +205,8 @@ typedef struct hak_class_totals_s {
 } hak_class_totals_t;
 void hak_heap_class_totals(hak_class_totals_t out[HAK_CLASS_COUNT]);
 
-// What the adaptive cache engine observes: per-class totals over every heap (live and gone), the
-// live heaps' mid cache counters, and the mid request sizes the slow paths saw. Read racily from
-// the engine's thread: every figure is a plain word some thread is writing, so one may be a few
-// operations stale; none is torn. Mid cache figures of heaps that went away drop out of the sums.
-typedef struct hak_heap_observation_s {
-  hak_class_counters_t counters[HAK_CLASS_COUNT];
-  uint64_t cache_pushes[HAK_MID_CLASSES];
-  uint64_t cache_pops[HAK_MID_CLASSES];
-  uint64_t mid_sizes[HAK_MID_SIZE_BUCKETS];
-} hak_heap_observation_t;
-void hak_heap_observe(hak_heap_observation_t* out);
-
-// Thread heaps in use: 1 in a program that has one thread (that allocates).
-unsigned hak_heap_live_count(void);
-
-// Calls visit(heap, arg) for every heap in use, under the registry lock (visit must not allocate
-// through hakmem). Only meaningful while the heaps' threads do not allocate or free.
-void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg);
+// Adds every counter of `from` to `to`.
+void hak_class_counters_add(hak_class_counters_t* to, const hak_class_counters_t* from);
 
 #if HAKMEM_DEBUG >= 2
 // Blocks of at most HAK_MID_MAX bytes handed out and taken back through the public API, per

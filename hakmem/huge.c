@@ -37,19 +37,11 @@ static cached_t cache[CACHE_SLOTS];
 static unsigned cache_count;
 static size_t cache_bytes;
 
-// The cache lock is held across fork and re-made in the child, which would otherwise inherit it
-// locked by a thread that does not exist there. Registered on first use: pthread_atfork may
-// allocate, which must not happen during hakmem's own initialisation.
-static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
-static void fork_prepare(void) { pthread_mutex_lock(&cache_lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&cache_lock); }
-static void fork_child(void) { pthread_mutex_init(&cache_lock, NULL); }
-static void register_fork_handlers(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+void hak_huge_fork_prepare(void) { pthread_mutex_lock(&cache_lock); }
+void hak_huge_fork_parent(void) { pthread_mutex_unlock(&cache_lock); }
+void hak_huge_fork_child(void) { pthread_mutex_init(&cache_lock, NULL); }
 
-static void lock_cache(void) {
-  pthread_once(&fork_handlers_once, register_fork_handlers);
-  pthread_mutex_lock(&cache_lock);
-}
+static void lock_cache(void) { pthread_mutex_lock(&cache_lock); }
 
 static huge_header_t* header_of(const void* p) {
   return (huge_header_t*)((uintptr_t)p - HAK_PAGE_SIZE);

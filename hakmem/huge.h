@@ -33,6 +33,11 @@ typedef struct hak_huge_totals_s {
 } hak_huge_totals_t;
 void hak_huge_totals(hak_huge_totals_t* out);
 
+// Fork: prepare takes the cache lock, the child makes it anew (process init orders the locks).
+void hak_huge_fork_prepare(void);
+void hak_huge_fork_parent(void);
+void hak_huge_fork_child(void);
+
 HAK_EXTERN_C_END
 
 #endif  // HAKMEM_HUGE_H

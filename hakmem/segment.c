@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "hakmem/config.h"
+#include "hakmem/list.h"
 #include "hakmem/os/os.h"
 
 uintptr_t hak_segment_map[HAK_MAP_ENTRIES];
 uint8_t hak_medium_class_map[HAK_MEDIUM_MAP_ENTRIES];
 
-// Guards `cache` and `abandoned`; never held while calling into the heap.
+// Guards `cache` and `abandoned`; never held while calling into the heap. Their heads are peeked
+// at without it (hak_segment_adopt): list.h stores heads atomically.
 static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_segment_t* cache;                 // empty segments, newest first
 static size_t cache_count;
@@ -35,22 +37,6 @@ hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word) {
   hak_segment_t* header = hak_segment_header(base, slab_shift_of((hak_segment_kind_t)kind));
   if (header->cookie != (HAK_SEGMENT_COOKIE ^ (uintptr_t)base)) return NULL;
   return header;
-}
-
-// List heads are written under lists_lock but peeked at without it (hak_segment_adopt), so they
-// are stored atomically.
-static void list_push(hak_segment_t** head, hak_segment_t* s) {
-  s->prev = NULL;
-  s->next = *head;
-  if (*head) (*head)->prev = s;
-  __atomic_store_n(head, s, __ATOMIC_RELAXED);
-}
-
-static void list_remove(hak_segment_t** head, hak_segment_t* s) {
-  if (s->prev) s->prev->next = s->next;
-  else __atomic_store_n(head, s->next, __ATOMIC_RELAXED);
-  if (s->next) s->next->prev = s->prev;
-  s->next = s->prev = NULL;
 }
 
 static void format(hak_segment_t* s, void* base, hak_segment_kind_t kind) {
@@ -86,7 +72,7 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   pthread_mutex_lock(&lists_lock);
   hak_segment_t* s = cache;
   if (s) {
-    list_remove(&cache, s);
+    HAK_LIST_REMOVE(&cache, s);
     cache_count--;
   }
   pthread_mutex_unlock(&lists_lock);
@@ -155,7 +141,7 @@ void hak_segment_release(hak_segment_t* s) {
   // the delay the cache keeps HAKMEM_SEGMENT_CACHE of them (purged) and unmaps the rest.
   s->cached_at_ms = hak_os_now_ms();
   pthread_mutex_lock(&lists_lock);
-  list_push(&cache, s);
+  HAK_LIST_PUSH(&cache, s);
   cache_count++;
   pthread_mutex_unlock(&lists_lock);
 }
@@ -168,7 +154,7 @@ void hak_segment_purge_cache(uint64_t now_ms, int force) {
     if (s->cached_at_ms == 0) continue;  // already purged
     if (!force && now_ms - s->cached_at_ms < (uint64_t)hak_config.purge_delay_ms) continue;
     if (cache_count > (size_t)hak_config.segment_cache) {
-      list_remove(&cache, s);
+      HAK_LIST_REMOVE(&cache, s);
       cache_count--;
       unmap_segment(s);
     } else {
@@ -183,7 +169,7 @@ void hak_segment_abandon(hak_segment_t* s) {
   s->heap = NULL;
   hak_map_set(hak_segment_of(s), HAK_OWNER_NONE | s->kind);
   pthread_mutex_lock(&lists_lock);
-  list_push(&abandoned[s->kind], s);
+  HAK_LIST_PUSH(&abandoned[s->kind], s);
   abandoned_count++;
   pthread_mutex_unlock(&lists_lock);
 }
@@ -193,7 +179,7 @@ hak_segment_t* hak_segment_adopt(hak_segment_kind_t kind, struct hak_heap_s* hea
   pthread_mutex_lock(&lists_lock);
   hak_segment_t* s = abandoned[kind];
   if (s) {
-    list_remove(&abandoned[kind], s);
+    HAK_LIST_REMOVE(&abandoned[kind], s);
     abandoned_count--;
   }
   pthread_mutex_unlock(&lists_lock);

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "hakmem/ace/engine.h"
+#include "hakmem/ace/policy.h"
 #include "hakmem/config.h"
 #include "hakmem/hakmem.h"
 #include "hakmem/heap.h"
@@ -41,8 +41,8 @@ void hak_stats(hak_stats_t* out) {
   out->thread_heaps = heaps.heaps;
   out->rss_bytes = hak_os_rss_bytes();
   out->peak_rss_bytes = hak_os_peak_rss_bytes();
-  hak_ace_engine_status_t ace;
-  hak_ace_engine_status(&ace);
+  hak_ace_engine_status_t ace = {0};
+  if (hak_ace_engine_status_reader != NULL) hak_ace_engine_status_reader(&ace);
   out->ace_running = ace.running;
   out->ace_windows = ace.windows;
   out->ace_decisions = ace.decisions;
@@ -57,10 +57,9 @@ size_t hak_class_stats(hak_class_stats_t* out, size_t max) {
     hak_class_stats_t* s = &out[c];
     s->block_size = hak_class_size((unsigned)c);
     s->slabs = totals[c].slabs;
-    s->refills = k->refills;
-    s->fresh_blocks = k->fresh_blocks;
-    s->remote_frees = k->remote_frees;
-    s->cache_overflows = k->cache_overflows;
+#define COPY(name, column, meaning) s->name = k->name;
+    HAK_CLASS_COUNTERS(COPY)
+#undef COPY
 #if HAKMEM_DEBUG >= 2
     s->allocs = (long long)__atomic_load_n(&hak_debug_class_allocs[c], __ATOMIC_RELAXED);
     s->frees = (long long)__atomic_load_n(&hak_debug_class_frees[c], __ATOMIC_RELAXED);
@@ -108,11 +107,19 @@ void hak_stats_print(int fd) {
   hak_class_stats_t classes[HAK_CLASS_COUNT];
   hak_class_stats(classes, HAK_CLASS_COUNT);
   int counted = classes[0].allocs >= 0;
-  print(fd, "  %5s %6s %6s %10s %10s %10s %9s%s\n", "class", "size", "slabs", "refills", "fresh",
-        "remote", "overflow", counted ? "     allocs      frees       live  hit%" : "");
+  char line[256];
+  int at = snprintf(line, sizeof line, "  %5s %6s %6s", "class", "size", "slabs");
+#define COLUMN(name, column, meaning) at += snprintf(line + at, sizeof line - (size_t)at, " %9s", column);
+  HAK_CLASS_COUNTERS(COLUMN)
+#undef COLUMN
+  print(fd, "%s%s\n", line, counted ? "     allocs      frees       live  hit%" : "");
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
     const hak_class_stats_t* k = &classes[c];
     if (k->slabs == 0 && k->refills == 0 && k->allocs <= 0) continue;
+    at = snprintf(line, sizeof line, "  %5u %6zu %6zu", c, k->block_size, k->slabs);
+#define VALUE(name, column, meaning) at += snprintf(line + at, sizeof line - (size_t)at, " %9llu", k->name);
+    HAK_CLASS_COUNTERS(VALUE)
+#undef VALUE
     char debug[64] = "";
     if (counted) {
       // The front cache (the thread's free list, and the mid cache) misses once per refill.
@@ -120,8 +127,7 @@ void hak_stats_print(int fd) {
       snprintf(debug, sizeof debug, " %10lld %10lld %10lld %5.1f", k->allocs, k->frees, k->live,
                hit < 0 ? 0.0 : hit);
     }
-    print(fd, "  %5u %6zu %6zu %10llu %10llu %10llu %9llu%s\n", c, k->block_size, k->slabs,
-          k->refills, k->fresh_blocks, k->remote_frees, k->cache_overflows, debug);
+    print(fd, "%s%s\n", line, debug);
   }
   if (!counted) print(fd, "  (allocs, frees, live and hit rates: build with --config=debug)\n");
 }

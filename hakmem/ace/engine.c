@@ -120,9 +120,9 @@ static int run_window(void) {
   pthread_mutex_unlock(&engine_lock);
   if (!changed) return 0;
   int misplaced = extra != 0 && hak_class_size(HAK_EXTRA_CLASS) != extra &&
-                  !hak_heap_place_extra_class(extra);
+                  !hak_size_class_place_extra(extra);
   pthread_mutex_lock(&engine_lock);
-  // Placed already, at another size (hak_heap_place_extra_class is once per process): that one
+  // Placed already, at another size (hak_size_class_place_extra is once per process): that one
   // stands.
   if (misplaced) hak_ace_learner_extra_placed(&learner, hak_class_size(HAK_EXTRA_CLASS));
   hak_ace_policy_publish(&learner.policy);
@@ -235,7 +235,7 @@ static void start_hook(void) {
 }
 
 int hak_ace_engine_start(void) {
-  hak_heap_global_init();  // the configuration
+  hak_config_init_once();
   if (!hak_config.ace) return 0;
   setup();
   __atomic_store_n(&hak_heap_start_hook, NULL, __ATOMIC_RELAXED);  // the thread takes over
@@ -279,5 +279,6 @@ void hak_ace_engine_status(hak_ace_engine_status_t* out) {
 }
 
 __attribute__((constructor)) static void arm_start_hook(void) {
+  hak_ace_engine_status_reader = hak_ace_engine_status;
   __atomic_store_n(&hak_heap_start_hook, start_hook, __ATOMIC_RELAXED);
 }

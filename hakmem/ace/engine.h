@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "hakmem/ace/policy.h"
 #include "hakmem/base.h"
 
 HAK_EXTERN_C_BEGIN
@@ -30,12 +31,6 @@ int hak_ace_engine_start(void);
 // paths. They start again only through hak_ace_engine_start.
 void hak_ace_engine_stop(void);
 
-typedef struct hak_ace_engine_status_s {
-  int running;
-  uint64_t windows;    // observation windows since the process (or fork child) started it
-  uint64_t decisions;  // decisions the learner made in them
-  uint32_t extra_class_size;  // placed by DYN1; 0: none
-} hak_ace_engine_status_t;
 void hak_ace_engine_status(hak_ace_engine_status_t* out);
 
 HAK_EXTERN_C_END

@@ -64,3 +64,5 @@ uint64_t hak_ace_policy_read(hak_ace_policy_t* out) {
     return out->version;
   }
 }
+
+void (*hak_ace_engine_status_reader)(hak_ace_engine_status_t* out);

@@ -44,6 +44,18 @@ uint64_t hak_ace_policy_version(void);
 // Copies the newest snapshot into *out; returns its version (0, and *out untouched, if none).
 uint64_t hak_ace_policy_read(hak_ace_policy_t* out);
 
+// What the engine reports for stats.
+typedef struct hak_ace_engine_status_s {
+  int running;
+  uint64_t windows;    // observation windows since the process (or fork child) started it
+  uint64_t decisions;  // decisions the learner made in them
+  uint32_t extra_class_size;  // placed by DYN1; 0: none
+} hak_ace_engine_status_t;
+
+// Set by the engine's box when it is linked in (a constructor), so that stats can report it
+// without linking it; NULL otherwise.
+extern void (*hak_ace_engine_status_reader)(hak_ace_engine_status_t* out);
+
 HAK_EXTERN_C_END
 
 #endif  // HAKMEM_ACE_POLICY_H

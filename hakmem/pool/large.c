@@ -54,16 +54,11 @@ static uint32_t wmax_pct;             // HAKMEM_LARGE_WMAX_PCT, or the engine's 
 static uint64_t policy_version_seen;  // of the engine's policy, last taken up
 static uint64_t next_purge_ms;
 
-static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
-static void fork_prepare(void) { pthread_mutex_lock(&pool_lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&pool_lock); }
-static void fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
-static void register_fork_handlers(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+void hak_large_fork_prepare(void) { pthread_mutex_lock(&pool_lock); }
+void hak_large_fork_parent(void) { pthread_mutex_unlock(&pool_lock); }
+void hak_large_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
 
-static void lock_pool(void) {
-  pthread_once(&fork_handlers_once, register_fork_handlers);
-  pthread_mutex_lock(&pool_lock);
-}
+static void lock_pool(void) { pthread_mutex_lock(&pool_lock); }
 
 static void unlock_pool(void) { pthread_mutex_unlock(&pool_lock); }
 

@@ -56,6 +56,11 @@ typedef struct hak_large_totals_s {
 } hak_large_totals_t;
 void hak_large_totals(hak_large_totals_t* out);
 
+// Fork: prepare takes the pool lock, the child makes it anew (process init orders the locks).
+void hak_large_fork_prepare(void);
+void hak_large_fork_parent(void);
+void hak_large_fork_child(void);
+
 HAK_EXTERN_C_END
 
 #endif  // HAKMEM_POOL_LARGE_H

@@ -8,9 +8,6 @@
 
 #include "hakmem/alloc.h"
 #include "hakmem/hakmem.h"
-#include "hakmem/heap.h"
-#include "hakmem/huge.h"
-#include "hakmem/segment.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

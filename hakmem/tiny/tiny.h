@@ -1,10 +1,12 @@
 // tiny: the malloc and free fast paths for blocks of 1 KiB and less.
 //
-// Owns: nothing but these two inline functions. May use: base, size_class, segment (map),
-// slab, heap (TLS and slow paths). Must not touch pool/.
+// Owns: the two inline fast paths and the allocation slow path (tiny.c). May use: base,
+// size_class, segment (map), slab, heap (TLS, slab queues), init (the thread's heap), wrap. Must
+// not touch pool/.
 //
-// Cost, release x86-64 (objdump of libhakmem.so): malloc 12 instructions, free 15 (with ret), one likely
-// branch each, no atomics, no locks. Everything else tail-calls a noinline slow path in heap.c.
+// Cost, release x86-64 (objdump of libhakmem.so, tools/fastpath_golden.txt): malloc 12
+// instructions, free 15 (with ret), one likely branch each, no atomics, no locks. Everything else
+// tail-calls a noinline slow path: hak_tiny_alloc_slow here, the heap's for frees.
 #ifndef HAKMEM_TINY_TINY_H
 #define HAKMEM_TINY_TINY_H
 
@@ -18,11 +20,15 @@
 
 HAK_EXTERN_C_BEGIN
 
+// The current slab of n's class has no free block: refills it (creating the thread's heap on its
+// first call). Sets errno on failure. REQUIRES: n <= HAK_TINY_MAX.
+HAK_NOINLINE void* hak_tiny_alloc_slow(size_t n);
+
 // REQUIRES: n <= HAK_TINY_MAX.
 HAK_INLINE void* hak_tiny_alloc(size_t n) {
   hak_slab_t* s = hak_tls.direct[hak_tiny_index(n)];
   hak_block_t* b = s->free;
-  if (HAK_UNLIKELY(b == NULL)) return hak_heap_alloc_slow(n);
+  if (HAK_UNLIKELY(b == NULL)) return hak_tiny_alloc_slow(n);
   s->free = hak_block_pop(b, HAK_SMALL_SLAB_SHIFT);
   hak_block_handed_out(b);
   return b;

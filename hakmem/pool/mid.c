@@ -1,0 +1,59 @@
+#include "hakmem/pool/mid.h"
+
+#include <errno.h>
+
+#include "hakmem/init.h"
+#include "hakmem/wrap.h"
+
+// Rounding: a block cached for a larger class, at most mid_rounding_pct of n, rather than
+// refilling class `cls` from its slabs (which may carve fresh memory). NULL if none.
+static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
+  for (unsigned c = cls + 1; c < HAK_REGULAR_CLASSES; c++) {  // sorted by size: not the extra
+    if ((uint64_t)hak_class_size(c) * 100 > (uint64_t)n * heap->mid_rounding_pct) break;
+    hak_block_t* b = hak_mid_cache_pop(&heap->mid_cache[c - HAK_TINY_CLASSES], c);
+    if (b) return b;
+  }
+  return NULL;
+}
+
+void* hak_mid_alloc_slow(size_t n) {
+  hak_heap_t* heap = hak_thread_heap();
+  if (heap == NULL) goto out_of_memory;
+  uint32_t calls = hak_heap_slow_path_enter(heap);
+  // A routed range never gets a current slab or cached block: all its requests come here.
+  if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
+  unsigned cls = hak_size_class(n);
+  if (cls == HAK_EXTRA_CLASS) hak_heap_sync_extra_class(heap);
+  hak_slab_t* s = heap->current[cls];
+  if (s->free == NULL) {
+    heap->counters[cls].cache_misses++;
+    heap->mid_sizes[(n - 1) >> 7]++;
+    void* rounded = take_cached_larger(heap, cls, n);
+    if (rounded) return rounded;
+    s = hak_heap_refill(heap, cls, calls);
+    if (s == NULL) goto out_of_memory;
+  }
+  return hak_heap_pop(s);
+out_of_memory:
+  errno = ENOMEM;
+  return NULL;
+}
+
+void hak_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
+  hak_mid_cache_t* cache = &heap->mid_cache[cls - HAK_TINY_CLASSES];
+  heap->counters[cls].cache_overflows++;
+  if (cache->limit == 0) {
+    hak_heap_free_to_slab(heap, (hak_block_t*)p);
+    return;
+  }
+  // p joins the cache (the next malloc of this class wants it: it is the warmest block); the
+  // older half goes back to the slabs.
+  hak_mid_cache_push(cache, p);
+  hak_heap_flush_mid_blocks(heap, cls, hak_mid_cache_cut(cache, cls, (cache->limit + 1) / 2));
+}
+
+void hak_mid_invalid_free(const void* p) {
+  const hak_slab_t* slab = hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT);
+  if (hak_slab_is_block(slab, p)) hak_fatal("double free detected", p, "the block was just freed");
+  hak_heap_invalid_free(p, "not the start of a block");
+}
