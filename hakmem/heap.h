@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hakmem/ace/policy.h"
 #include "hakmem/base.h"
 #include "hakmem/class_counters.h"
 #include "hakmem/pool/mid_cache.h"
@@ -124,13 +125,36 @@ void hak_heap_fork_child(void);
 typedef void (*hak_heap_hook_t)(void);
 extern hak_heap_hook_t hak_heap_start_hook;
 
+// Takes up the engine's newest policy on the calling thread's heap (heap_policy.c).
+HAK_NOINLINE void hak_heap_apply_policy(hak_heap_t* heap);
+
+#define HAK_HEAP_CHECK_EVERY 64
+
 // The start of every allocation slow path: counts the call (returned), runs the start hook on
 // every 64th and takes up a newly published policy.
-uint32_t hak_heap_slow_path_enter(hak_heap_t* heap);
+HAK_INLINE uint32_t hak_heap_slow_path_enter(hak_heap_t* heap) {
+  uint32_t calls = ++heap->slow_calls;
+  if (HAK_UNLIKELY(calls % HAK_HEAP_CHECK_EVERY == 0)) {
+    hak_heap_hook_t hook = __atomic_load_n(&hak_heap_start_hook, __ATOMIC_RELAXED);
+    if (hook != NULL) hook();
+  }
+  if (HAK_UNLIKELY(heap->policy_version != hak_ace_policy_version())) hak_heap_apply_policy(heap);
+  return calls;
+}
 
 // Makes heap->current[cls] a slab with a non-empty free list and returns it; NULL if memory is
 // exhausted. `calls`: hak_heap_slow_path_enter's count (purges are checked on every 64th).
-hak_slab_t* hak_heap_refill(hak_heap_t* heap, unsigned cls, uint32_t calls);
+HAK_NOINLINE hak_slab_t* hak_heap_refill_slow(hak_heap_t* heap, unsigned cls, uint32_t calls);
+
+// The same, with its common case inline: the current slab's own frees become its free list.
+HAK_INLINE hak_slab_t* hak_heap_refill(hak_heap_t* heap, unsigned cls, uint32_t calls) {
+  hak_slab_t* s = heap->current[cls];
+  if (HAK_LIKELY(calls % HAK_HEAP_CHECK_EVERY != 0) && hak_slab_take_local(s)) {
+    heap->counters[cls].refills++;
+    return s;
+  }
+  return hak_heap_refill_slow(heap, cls, calls);
+}
 
 // Pops the head of a current slab's free list (not empty).
 HAK_INLINE void* hak_heap_pop(hak_slab_t* s) {
@@ -172,9 +196,9 @@ void hak_heap_trim(hak_heap_t* heap);
 
 // ---- The adaptive cache engine's interface (heap_ace.c)
 
-// Takes up the engine's newest policy on the calling thread's heap: mid cache limits (a cache
-// over its new limit gives back its oldest blocks), mid rounding, and the idle classes' memory.
-HAK_NOINLINE void hak_heap_apply_policy(hak_heap_t* heap);
+// hak_heap_apply_policy (above) is the one way a policy reaches a heap: mid cache limits (a
+// cache over its new limit gives back its oldest blocks), mid rounding, and the idle classes'
+// memory, taken up by the heap's own thread.
 
 // What the adaptive cache engine observes: per-class totals over every heap (live and gone), the
 // live heaps' mid cache counters, and the mid request sizes the slow paths saw. Read racily from

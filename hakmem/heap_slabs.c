@@ -10,14 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hakmem/ace/policy.h"
 #include "hakmem/config.h"
 #include "hakmem/heap.h"
 #include "hakmem/heap_slabs.h"
 #include "hakmem/list.h"
 #include "hakmem/os/os.h"
-
-#define PURGE_CHECK_EVERY 64
 
 hak_heap_hook_t hak_heap_start_hook;
 
@@ -222,20 +219,10 @@ static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
   }
 }
 
-hak_slab_t* hak_heap_refill(hak_heap_t* heap, unsigned cls, uint32_t calls) {
+hak_slab_t* hak_heap_refill_slow(hak_heap_t* heap, unsigned cls, uint32_t calls) {
   hak_slab_t* s = refill(heap, cls);
-  if (s != NULL && calls % PURGE_CHECK_EVERY == 0) maybe_purge(heap);
+  if (s != NULL && calls % HAK_HEAP_CHECK_EVERY == 0) maybe_purge(heap);
   return s;
-}
-
-uint32_t hak_heap_slow_path_enter(hak_heap_t* heap) {
-  uint32_t calls = ++heap->slow_calls;
-  if (HAK_UNLIKELY(calls % PURGE_CHECK_EVERY == 0)) {
-    hak_heap_hook_t hook = __atomic_load_n(&hak_heap_start_hook, __ATOMIC_RELAXED);
-    if (hook != NULL) hook();
-  }
-  if (HAK_UNLIKELY(heap->policy_version != hak_ace_policy_version())) hak_heap_apply_policy(heap);
-  return calls;
 }
 
 void hak_heap_invalid_free(const void* p, const char* detail) {

@@ -11,7 +11,7 @@ void* hak_tiny_alloc_slow(size_t n) {
   uint32_t calls = hak_heap_slow_path_enter(heap);
   // A routed range never gets a current slab: all its requests come here.
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
-  unsigned cls = hak_size_class(n);
+  unsigned cls = hak_tiny_class_of_index[hak_tiny_index(n)];
   hak_slab_t* s = heap->current[cls];
   if (s->free == NULL) {
     s = hak_heap_refill(heap, cls, calls);
