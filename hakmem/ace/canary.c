@@ -30,7 +30,3 @@ unsigned hak_canary_finish(hak_canary_t* c, double score, double margin) {
 }
 
 void hak_canary_observe_incumbent(hak_canary_t* c, double score) { c->incumbent_score = score; }
-
-unsigned hak_canary_in_force(const hak_canary_t* c) {
-  return c->trialing ? c->candidate : c->incumbent;
-}

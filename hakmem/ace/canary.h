@@ -2,7 +2,7 @@
 // adopts it only if it scored better by a margin; otherwise the incumbent comes back (rollback).
 //
 // Owns: nothing but the state it is handed. May use: base. Pure logic; the caller serialises
-// calls and applies the setting hak_canary_in_force names.
+// calls and applies the setting in force (the candidate while `trialing`, else the incumbent).
 #ifndef HAKMEM_ACE_CANARY_H
 #define HAKMEM_ACE_CANARY_H
 
@@ -26,7 +26,6 @@ void hak_canary_start(hak_canary_t* c, unsigned candidate);
 unsigned hak_canary_finish(hak_canary_t* c, double score, double margin);
 // Records a window of the incumbent alone (its score drifts with the workload).
 void hak_canary_observe_incumbent(hak_canary_t* c, double score);
-unsigned hak_canary_in_force(const hak_canary_t* c);
 
 HAK_EXTERN_C_END
 

@@ -14,8 +14,6 @@ void hak_cap_controller_init(hak_cap_controller_t* c, uint32_t cap, uint32_t min
   c->low = low;
   c->high = high < low ? low : high;
   c->last_move = 0;
-  c->moves = 0;
-  c->reversals = 0;
 }
 
 #define SETTLED_PATIENCE 8
@@ -44,7 +42,6 @@ uint32_t hak_cap_controller_observe(hak_cap_controller_t* c, double hit_rate) {
       c->settled_rate = hit_rate;
       return c->cap;
     }
-    c->reversals++;
     if (c->step > 1) c->step /= 2;
   }
   if (move > 0) {
@@ -53,7 +50,6 @@ uint32_t hak_cap_controller_observe(hak_cap_controller_t* c, double hit_rate) {
     c->cap = c->cap - c->min < c->step ? c->min : c->cap - c->step;
   }
   c->last_move = move;
-  c->moves++;
   c->wait = c->dwell;
   return c->cap;
 }

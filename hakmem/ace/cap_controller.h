@@ -29,8 +29,6 @@ typedef struct hak_cap_controller_s {
   int settled;            // a step-1 reversal was refused: the cap holds
   double settled_rate;    // the hit rate it settled on
   uint32_t outside;       // consecutive windows far from settled_rate
-  uint32_t moves;         // moves so far
-  uint32_t reversals;     // moves against the previous one
 } hak_cap_controller_t;
 
 void hak_cap_controller_init(hak_cap_controller_t* c, uint32_t cap, uint32_t min, uint32_t max,

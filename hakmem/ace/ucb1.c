@@ -38,11 +38,3 @@ void hak_ucb1_update(hak_ucb1_t* bandit, unsigned arm, double reward) {
   bandit->reward_sum[arm] += reward;
   bandit->total++;
 }
-
-unsigned hak_ucb1_best(const hak_ucb1_t* bandit) {
-  unsigned best = 0;
-  for (unsigned a = 1; a < bandit->arms; a++) {
-    if (hak_ucb1_mean(bandit, a) > hak_ucb1_mean(bandit, best)) best = a;
-  }
-  return best;
-}

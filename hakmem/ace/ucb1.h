@@ -30,8 +30,6 @@ void hak_ucb1_init(hak_ucb1_t* bandit, unsigned arms);
 unsigned hak_ucb1_select(const hak_ucb1_t* bandit);
 // Records a play of `arm` that earned `reward` (clamped to [0, 1]).
 void hak_ucb1_update(hak_ucb1_t* bandit, unsigned arm, double reward);
-// The arm with the best mean reward so far (the first of equals; arm 0 before any play).
-unsigned hak_ucb1_best(const hak_ucb1_t* bandit);
 double hak_ucb1_mean(const hak_ucb1_t* bandit, unsigned arm);
 
 HAK_EXTERN_C_END
