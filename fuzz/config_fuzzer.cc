@@ -149,9 +149,25 @@ void FuzzConfigInit(hakfuzz::Input& in) {
   g_env = nullptr;
   g_queries = nullptr;
 
-  if (queries.size() != kFieldCount + 1) {
+  auto value_of = [&](const char* name) -> const char* {
+    for (const auto& var : env) {
+      if (var.first == name) return var.second.c_str();
+    }
+    return nullptr;
+  };
+  // A renamed variable's old name is asked for only when its new name is unset, and then once.
+  std::vector<std::string> current;
+  for (const std::string& q : queries) {
+    const char* renamed_to = hak_config_new_name(q.c_str());
+    if (renamed_to == nullptr) {
+      current.push_back(q);
+    } else if (value_of(renamed_to) != nullptr) {
+      hakfuzz::Fail("config: getenv(%s) although %s is set", q.c_str(), renamed_to);
+    }
+  }
+  if (current.size() != kFieldCount + 1) {
     hakfuzz::Fail("config: getenv called %zu times for %zu fields and the profile",
-                  queries.size(), kFieldCount);
+                  current.size(), kFieldCount);
   }
   std::vector<std::string> names = {HAK_PROFILE_ENV};
   for (const Field& f : kFields) names.push_back(f.env);
@@ -160,9 +176,12 @@ void FuzzConfigInit(hakfuzz::Input& in) {
     for (const std::string& q : queries) count += q == name;
     if (count != 1) hakfuzz::Fail("config: getenv(%s) called %zu times", name.c_str(), count);
   }
-  auto value_of = [&](const char* name) -> const char* {
-    for (const auto& var : env) {
-      if (var.first == name) return var.second.c_str();
+  // The value a field takes: under its name, else under the name it had.
+  auto field_value = [&](const char* name) -> const char* {
+    if (const char* value = value_of(name)) return value;
+    for (const std::string& q : queries) {
+      const char* renamed_to = hak_config_new_name(q.c_str());
+      if (renamed_to != nullptr && strcmp(renamed_to, name) == 0) return value_of(q.c_str());
     }
     return nullptr;
   };
@@ -172,7 +191,7 @@ void FuzzConfigInit(hakfuzz::Input& in) {
     hakfuzz::Fail("config: profile %d, expected %d", hak_config.profile, profile);
   }
   for (const Field& f : kFields) {
-    const char* value = value_of(f.env);
+    const char* value = field_value(f.env);
     const hak_config_var_t* var = hak_config_find(f.env, nullptr);
     if (var == nullptr) hakfuzz::Fail("config: %s missing from hak_config_vars", f.env);
     int64_t def = hak_config_profile_default(profile, var);

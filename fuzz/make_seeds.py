@@ -210,7 +210,7 @@ def config_seeds():
         b"HAKMEM_SEGMENT_CACHE=1024",
         b"HAKMEM_MID_CACHE_KB=64",
         b"HAKMEM_HUGE_CACHE_MB=1048576",
-        b"HAKMEM_HUGE_WMAX_PCT=100",
+        b"HAKMEM_HUGE_ROUND_PCT=100",
         b"HAKMEM_CHECK_FREES=0",
     ])
     seeds["seed_env_invalid"] = b"\x01" + b"\n".join([
@@ -218,11 +218,15 @@ def config_seeds():
         b"HAKMEM_SEGMENT_CACHE=-1",
         b"HAKMEM_MID_CACHE_KB=1k",
         b"HAKMEM_HUGE_CACHE_MB=",
-        b"HAKMEM_HUGE_WMAX_PCT=99",
+        b"HAKMEM_HUGE_ROUND_PCT=99",
         b"HAKMEM_CHECK_FREES=9223372036854775808",
     ])
     seeds["seed_env_profile"] = b"\x01" + b"\n".join([
         b"HAKMEM_PROFILE=low-memory", b"HAKMEM_PURGE_DELAY_MS=7", b"HAKMEM_SEGMENT_CACHE=x"])
+    # Old names of renamed variables, alone and beside their new names.
+    seeds["seed_env_renamed"] = b"\x01" + b"\n".join([
+        b"HAKMEM_MID_WMAX_PCT=150", b"HAKMEM_ACE_DYN1_PCT=x", b"HAKMEM_LARGE_WMAX_PCT=200",
+        b"HAKMEM_LARGE_ROUND_PCT=300"])
     seeds["seed_env_bare_values"] = b"\x02" + b"\n".join(
         [b"250", b"8", b"+1", b" 5", b"400", b"1", b"0x10"])
     seeds["seed_env_duplicates"] = b"\x03" + b"\n".join([

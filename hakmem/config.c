@@ -100,6 +100,41 @@ int64_t hak_config_profile_default(int profile, const hak_config_var_t* var) {
   return var->def;
 }
 
+// Variables that had another name: the old one still works, with one warning naming the new one.
+static const struct {
+  const char* old_name;
+  const char* name;
+} renamed[] = {
+    {"HAKMEM_MID_WMAX_PCT", "HAKMEM_MID_ROUND_PCT"},
+    {"HAKMEM_LARGE_WMAX_PCT", "HAKMEM_LARGE_ROUND_PCT"},
+    {"HAKMEM_HUGE_WMAX_PCT", "HAKMEM_HUGE_ROUND_PCT"},
+    {"HAKMEM_ACE_MID_WMAX_MAX_PCT", "HAKMEM_ACE_MID_ROUND_MAX_PCT"},
+    {"HAKMEM_ACE_LARGE_WMAX_MAX_PCT", "HAKMEM_ACE_LARGE_ROUND_MAX_PCT"},
+    {"HAKMEM_ACE_DYN1_PCT", "HAKMEM_ACE_EXTRA_CLASS_PCT"},
+};
+
+const char* hak_config_new_name(const char* old_name) {
+  for (size_t i = 0; i < sizeof renamed / sizeof renamed[0]; i++) {
+    if (strcmp(renamed[i].old_name, old_name) == 0) return renamed[i].name;
+  }
+  return NULL;
+}
+
+// The value of `var` in the environment, under its name or the one it had before.
+static const char* value_of(const hak_config_var_t* var, const char* (*getenv_fn)(const char*)) {
+  const char* text = getenv_fn(var->name);
+  if (text != NULL) return text;
+  for (size_t i = 0; i < sizeof renamed / sizeof renamed[0]; i++) {
+    if (strcmp(renamed[i].name, var->name) != 0) continue;
+    text = getenv_fn(renamed[i].old_name);
+    if (text != NULL) {
+      hak_warn("hakmem: %s is now called %s; using its value", renamed[i].old_name, var->name);
+    }
+    return text;
+  }
+  return NULL;
+}
+
 int hak_config_init(const char* (*getenv_fn)(const char* name)) {
   int invalid = 0;
   const char* profile_text = getenv_fn(HAK_PROFILE_ENV);
@@ -115,7 +150,7 @@ int hak_config_init(const char* (*getenv_fn)(const char* name)) {
   for (size_t i = 0; i < hak_config_var_count; i++) {
     const hak_config_var_t* var = &hak_config_vars[i];
     int64_t def = hak_config_profile_default(profile, var);
-    const char* text = getenv_fn(var->name);
+    const char* text = value_of(var, getenv_fn);
     *field_of(var) = def;
     if (text != NULL && !hak_config_parse_int(text, var->min, var->max, field_of(var))) {
       hak_warn("hakmem: invalid %s=\"%.80s\" (expected an integer in [%lld, %lld]); using %lld",
@@ -183,7 +218,10 @@ int hak_config_warn_unknown(const char* const* entries) {
     memcpy(name, entry, len);
     name[len] = '\0';
     const char* closest = NULL;
-    if (strcmp(name, HAK_PROFILE_ENV) == 0 || hak_config_find(name, &closest) != NULL) continue;
+    if (strcmp(name, HAK_PROFILE_ENV) == 0 || hak_config_find(name, &closest) != NULL ||
+        hak_config_new_name(name) != NULL) {
+      continue;  // known, or renamed (hak_config_init warned)
+    }
     hak_warn("hakmem: unknown variable %s ignored (did you mean %s?)", name, closest);
     unknown++;
   }

@@ -28,15 +28,15 @@ HAK_EXTERN_C_BEGIN
     "Empty 4 MiB segments kept mapped past the purge delay (purged); more wait out the delay only")      \
   X(mid_cache_kb, "HAKMEM_MID_CACHE_KB", 1024, 0, 65536,                                       \
     "KiB of recently freed blocks each thread keeps per mid size class (1-64 KiB) for reuse")  \
-  X(mid_wmax_pct, "HAKMEM_MID_WMAX_PCT", 100, 100, 200,                                         \
+  X(mid_round_pct, "HAKMEM_MID_ROUND_PCT", 100, 100, 200,                                         \
     "A 1-64 KiB request whose class has nothing cached may take a cached block up to this % of it") \
-  X(large_wmax_pct, "HAKMEM_LARGE_WMAX_PCT", 100, 100, 400,                                     \
+  X(large_round_pct, "HAKMEM_LARGE_ROUND_PCT", 100, 100, 400,                                     \
     "A free span up to this % of a large request is taken whole instead of split")             \
   X(large_max_kb, "HAKMEM_LARGE_MAX_KB", 4096, 64, 16384,                                        \
     "Blocks above 64 KiB up to this many KiB are page spans of shared arenas (reused, merged)")  \
   X(huge_cache_mb, "HAKMEM_HUGE_CACHE_MB", 64, 0, 1048576,                                      \
     "MiB of freed blocks above 64 KiB kept mapped for reuse (unmapped after the purge delay)")  \
-  X(huge_wmax_pct, "HAKMEM_HUGE_WMAX_PCT", 125, 100, 400,                                       \
+  X(huge_round_pct, "HAKMEM_HUGE_ROUND_PCT", 125, 100, 400,                                       \
     "A cached block up to this percentage of the request is reused as is, not resized")        \
   X(wrap_tiny, "HAKMEM_WRAP_TINY", 1, 0, 1,                                                      \
     "0: blocks up to 1 KiB come from the next allocator (glibc), to bisect a problem to a box")  \
@@ -64,11 +64,11 @@ HAK_EXTERN_C_BEGIN
     "Below this mid cache hit rate (%) the engine raises the class's cache limit, up to twice HAKMEM_MID_CACHE_KB") \
   X(ace_hit_high_pct, "HAKMEM_ACE_HIT_HIGH_PCT", 100, 0, 100,                                    \
     "Above this mid cache hit rate (%) the engine lowers the class's cache limit (100: never)") \
-  X(ace_mid_wmax_max_pct, "HAKMEM_ACE_MID_WMAX_MAX_PCT", 100, 100, 200,                          \
-    "Largest mid W_MAX the engine's bandit tries, in three steps from HAKMEM_MID_WMAX_PCT (equal: no search)") \
-  X(ace_large_wmax_max_pct, "HAKMEM_ACE_LARGE_WMAX_MAX_PCT", 100, 100, 400,                      \
-    "Largest large W_MAX the engine's bandit tries, in three steps from HAKMEM_LARGE_WMAX_PCT (equal: no search)") \
-  X(ace_dyn1_pct, "HAKMEM_ACE_DYN1_PCT", 50, 0, 100,                                             \
+  X(ace_mid_round_max_pct, "HAKMEM_ACE_MID_ROUND_MAX_PCT", 100, 100, 200,                          \
+    "Largest mid rounding limit the engine's bandit tries, in three steps from HAKMEM_MID_ROUND_PCT (equal: no search)") \
+  X(ace_large_round_max_pct, "HAKMEM_ACE_LARGE_ROUND_MAX_PCT", 100, 100, 400,                      \
+    "Largest large rounding limit the engine's bandit tries, in three steps from HAKMEM_LARGE_ROUND_PCT (equal: no search)") \
+  X(ace_extra_class_pct, "HAKMEM_ACE_EXTRA_CLASS_PCT", 50, 0, 100,                                             \
     "Share (%) of mid requests one 128-byte size range must hold to get a size class of its own (0: never)")
 
 typedef struct hak_config_s {
@@ -116,6 +116,9 @@ int hak_config_init(const char* (*getenv_fn)(const char* name));
 // Warns about every entry of a NULL-terminated environ-style array ("NAME=VALUE") whose name
 // starts with HAKMEM_ and is no variable of the table; returns how many there were.
 int hak_config_warn_unknown(const char* const* entries);
+
+// The current name of a variable that was renamed, or NULL if `old_name` is no such name.
+const char* hak_config_new_name(const char* old_name);
 
 // The variable named `name`, or NULL. If none, *closest (when not NULL) is the nearest name by
 // edit distance.

@@ -148,6 +148,28 @@ TEST(Config, UnknownNamesWarnWithTheClosestKnownName) {
       << err;
 }
 
+TEST(Config, ARenamedVariableStillWorksUnderItsOldNameWithOneWarning) {
+  int invalid = -1;
+  std::string err = Init({{"HAKMEM_MID_WMAX_PCT", "125"}}, &invalid);
+  EXPECT_EQ(invalid, 0);
+  EXPECT_EQ(Lines(err), 1) << err;
+  EXPECT_NE(err.find("hakmem: HAKMEM_MID_WMAX_PCT is now called HAKMEM_MID_ROUND_PCT"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(hak_config.mid_round_pct, 125);
+  // The new name wins, silently.
+  err = Init({{"HAKMEM_MID_WMAX_PCT", "125"}, {"HAKMEM_MID_ROUND_PCT", "150"}}, &invalid);
+  EXPECT_EQ(Lines(err), 0) << err;
+  EXPECT_EQ(hak_config.mid_round_pct, 150);
+  // Not reported again as unknown.
+  const char* env[] = {"HAKMEM_ACE_DYN1_PCT=10", nullptr};
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(hak_config_warn_unknown(env), 0);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  EXPECT_STREQ(hak_config_new_name("HAKMEM_ACE_DYN1_PCT"), "HAKMEM_ACE_EXTRA_CLASS_PCT");
+  EXPECT_EQ(hak_config_new_name("HAKMEM_STATS"), nullptr);
+}
+
 TEST(Config, NamesAreUniqueAndDocumented) {
   for (size_t i = 0; i < hak_config_var_count; i++) {
     EXPECT_EQ(hak_config_find(hak_config_vars[i].name, nullptr), &hak_config_vars[i]);

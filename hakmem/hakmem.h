@@ -50,7 +50,7 @@ typedef struct hak_stats_s {
   int ace_running;            /* the adaptive cache engine's thread runs (docs/ACE.md) */
   unsigned long long ace_windows;    /* observation windows it has run */
   unsigned long long ace_decisions;  /* decisions it made in them (HAKMEM_ACE_LOG=1 prints them) */
-  size_t ace_extra_class_size;       /* the size class DYN1 placed; 0: none */
+  size_t ace_extra_class_size;       /* the size the engine gave the extra class; 0: none */
 } hak_stats_t;
 
 /* Fills *out with current totals (a consistent-enough snapshot while other threads run). */

@@ -256,8 +256,8 @@ size_t Usable(void* p, size_t requested) {
 void InFreshThread(void (*body)()) { std::thread(body).join(); }
 
 TEST(Hakmem, MidWmaxLetsARequestTakeALargerCachedBlock) {
-  const int64_t saved = hak_config.mid_wmax_pct;
-  hak_config.mid_wmax_pct = 125;
+  const int64_t saved = hak_config.mid_round_pct;
+  hak_config.mid_round_pct = 125;
   InFreshThread([] {
     void* cached = hak_malloc(22000);  // class 22528, one above 20000's class of 20480
     hak_free(cached);
@@ -269,7 +269,7 @@ TEST(Hakmem, MidWmaxLetsARequestTakeALargerCachedBlock) {
     EXPECT_NE(far, p);
     hak_free(far);
   });
-  hak_config.mid_wmax_pct = 100;
+  hak_config.mid_round_pct = 100;
   InFreshThread([] {
     void* cached = hak_malloc(22000);
     hak_free(cached);
@@ -278,7 +278,7 @@ TEST(Hakmem, MidWmaxLetsARequestTakeALargerCachedBlock) {
     EXPECT_EQ(Usable(p, 20000), 20480u);
     hak_free(p);
   });
-  hak_config.mid_wmax_pct = saved;
+  hak_config.mid_round_pct = saved;
 }
 
 // The extra mid class, placed while threads run: a thread that made its heap before placement

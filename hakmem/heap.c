@@ -38,7 +38,7 @@ static void heap_reset(hak_heap_t* heap) {
   memset(heap->counters, 0, sizeof heap->counters);
   memset(heap->mid_sizes, 0, sizeof heap->mid_sizes);
   heap->policy_version = 0;
-  heap->mid_rounding_pct = (uint32_t)hak_config.mid_wmax_pct;
+  heap->mid_rounding_pct = (uint32_t)hak_config.mid_round_pct;
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
     hak_mid_cache_setup(&heap->mid_cache[i], hak_class_size(HAK_TINY_CLASSES + i));
   }

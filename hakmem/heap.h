@@ -56,7 +56,7 @@ typedef struct hak_heap_s {
   hak_class_counters_t counters[HAK_CLASS_COUNT];
   uint32_t mid_sizes[HAK_MID_SIZE_BUCKETS];     // mid requests seen by the slow path, by size
   uint64_t policy_version;                      // of the engine's policy last applied
-  uint32_t mid_rounding_pct;                    // HAKMEM_MID_WMAX_PCT or the policy's
+  uint32_t mid_rounding_pct;                    // HAKMEM_MID_ROUND_PCT or the policy's
   hak_segment_t* segments[2];                   // owned SMALL / MEDIUM segments
   uint64_t next_purge_ms;
   uint32_t slow_calls;

@@ -8,7 +8,7 @@ void hak_heap_apply_policy(hak_heap_t* heap) {
   hak_ace_policy_t policy;
   if (hak_ace_policy_read(&policy) == 0) return;
   heap->policy_version = policy.version;
-  heap->mid_rounding_pct = policy.mid_wmax_pct;
+  heap->mid_rounding_pct = policy.mid_round_pct;
   hak_heap_sync_extra_class(heap);
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
     hak_mid_cache_t* cache = &heap->mid_cache[i];

@@ -62,7 +62,7 @@ static size_t mapped_usable(size_t usable, size_t prefix) {
 
 // A cached block up to this size serves a request of `usable` bytes without resizing.
 static size_t reuse_limit(size_t usable) {
-  return usable / 100 * (size_t)hak_config.huge_wmax_pct;
+  return usable / 100 * (size_t)hak_config.huge_round_pct;
 }
 
 static void unmap_block(void* block) {

@@ -48,7 +48,8 @@ static hak_ace_window_t window;
 static uint64_t window_start_ms;  // __atomic: the slow path reads it without window_lock
 static uint64_t backoff = 1;       // intervals between windows
 
-// RSS only scores W_MAX trials: without a search (the default) a window does not read /proc.
+// RSS only scores rounding limit trials: without a search (the default) a window does not read
+// /proc.
 // (Whether there is one is set before the first window and never changes.)
 static uint64_t rss_bytes(void) {
   return hak_ace_learner_scores_rss(&learner) ? hak_os_rss_bytes() : 0;
@@ -192,11 +193,11 @@ static void learner_setup(void) {
       .hit_low = (double)hak_config.ace_hit_low_pct / 100.0,
       .hit_high = (double)hak_config.ace_hit_high_pct / 100.0,
       .mid_cache_kb = (uint32_t)hak_config.mid_cache_kb,
-      .mid_wmax_pct = (uint32_t)hak_config.mid_wmax_pct,
-      .large_wmax_pct = (uint32_t)hak_config.large_wmax_pct,
-      .mid_wmax_max_pct = (uint32_t)hak_config.ace_mid_wmax_max_pct,
-      .large_wmax_max_pct = (uint32_t)hak_config.ace_large_wmax_max_pct,
-      .dyn1_share = (double)hak_config.ace_dyn1_pct / 100.0,
+      .mid_round_pct = (uint32_t)hak_config.mid_round_pct,
+      .large_round_pct = (uint32_t)hak_config.large_round_pct,
+      .mid_round_max_pct = (uint32_t)hak_config.ace_mid_round_max_pct,
+      .large_round_max_pct = (uint32_t)hak_config.ace_large_round_max_pct,
+      .extra_class_share = (double)hak_config.ace_extra_class_pct / 100.0,
   };
   hak_ace_learner_init(&learner, &s);
   hak_heap_observe(&observed[last]);

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-// A W_MAX trial, and the incumbent's scoring between trials, last this many windows with traffic.
+// A rounding limit trial, and the incumbent's scoring between trials, last this many windows with
+// traffic.
 #define STRETCH_WINDOWS 5
 // Stretches of the incumbent between two trials: exploring costs, so it is kept to a fraction.
 #define REST_STRETCHES 4
@@ -13,10 +14,10 @@
 #define MIN_CLASS_EVENTS 64
 #define MIN_MID_EVENTS 256
 #define MIN_LARGE_PAGES 64
-#define DYN1_SAMPLES 4096
+#define EXTRA_CLASS_SAMPLES 4096
 #define CAP_DWELL 2
 
-// The class's block size as the learner knows it: the extra class has the size DYN1 chose (the
+// The class's block size as the learner knows it: the extra class has the size the learner chose (the
 // size class table learns it only when the engine places it).
 static size_t class_size(const hak_ace_learner_t* l, unsigned cls) {
   return cls == HAK_EXTRA_CLASS ? l->policy.extra_class_size : hak_class_size(cls);
@@ -31,17 +32,18 @@ uint32_t hak_ace_default_cache_limit(uint32_t mid_cache_kb, size_t block_size) {
   return block_size ? (uint32_t)((size_t)mid_cache_kb * 1024 / block_size) : 0;
 }
 
-static void wmax_init(hak_ace_wmax_search_t* s, const char* range, uint32_t incumbent,
+static void rounding_search_init(hak_ace_rounding_search_t* s, const char* range,
+                                 uint32_t incumbent,
                       uint32_t max_pct) {
   memset(s, 0, sizeof *s);
   s->range = range;
   s->arms[0] = incumbent;
   s->arm_count = 1;
   if (max_pct > incumbent) {
-    for (unsigned i = 1; i < HAK_ACE_WMAX_ARMS; i++) {
-      s->arms[i] = incumbent + (max_pct - incumbent) * i / (HAK_ACE_WMAX_ARMS - 1);
+    for (unsigned i = 1; i < HAK_ACE_ROUNDING_ARMS; i++) {
+      s->arms[i] = incumbent + (max_pct - incumbent) * i / (HAK_ACE_ROUNDING_ARMS - 1);
     }
-    s->arm_count = HAK_ACE_WMAX_ARMS;
+    s->arm_count = HAK_ACE_ROUNDING_ARMS;
   }
   hak_ucb1_init(&s->bandit, s->arm_count);
   hak_canary_init(&s->canary, 0, 0.0);
@@ -60,12 +62,14 @@ static void limit_setup(hak_ace_learner_t* l, unsigned cls, size_t block_size) {
 void hak_ace_learner_init(hak_ace_learner_t* l, const hak_ace_settings_t* settings) {
   memset(l, 0, sizeof *l);
   l->settings = *settings;
-  l->policy.mid_wmax_pct = settings->mid_wmax_pct;
-  l->policy.large_wmax_pct = settings->large_wmax_pct;
+  l->policy.mid_round_pct = settings->mid_round_pct;
+  l->policy.large_round_pct = settings->large_round_pct;
   for (unsigned c = HAK_TINY_CLASSES; c < HAK_CLASS_COUNT; c++) limit_setup(l, c, hak_class_size(c));
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) l->classes[c].idle_after_ms = settings->idle_ms;
-  wmax_init(&l->mid_wmax, "mid", settings->mid_wmax_pct, settings->mid_wmax_max_pct);
-  wmax_init(&l->large_wmax, "large", settings->large_wmax_pct, settings->large_wmax_max_pct);
+  rounding_search_init(&l->mid_rounding, "mid", settings->mid_round_pct,
+                       settings->mid_round_max_pct);
+  rounding_search_init(&l->large_rounding, "large", settings->large_round_pct,
+                       settings->large_round_max_pct);
 }
 
 static void set_idle(hak_ace_policy_t* p, unsigned cls, int idle) {
@@ -155,8 +159,9 @@ static double rss_penalty(const hak_ace_window_t* w) {
 }
 
 // Feeds one window's score (negative: the range saw too little traffic to score); returns nonzero
-// if the W_MAX in force changed, which is then *wmax.
-static int wmax_step(hak_ace_learner_t* l, hak_ace_wmax_search_t* s, double score, uint32_t* wmax,
+// if the rounding limit in force changed, which is then *pct.
+static int rounding_step(hak_ace_learner_t* l, hak_ace_rounding_search_t* s, double score,
+                         uint32_t* pct,
                      hak_ace_log_fn log, void* arg) {
   if (s->arm_count < 2 || score < 0) return 0;
   s->score_sum += score;
@@ -172,11 +177,11 @@ static int wmax_step(hak_ace_learner_t* l, hak_ace_wmax_search_t* s, double scor
     unsigned now = hak_canary_finish(canary, mean, ADOPT_MARGIN);
     hak_ucb1_update(&s->bandit, arm, mean);
     s->rest = REST_STRETCHES;
-    snprintf(line, sizeof line, "%s W_MAX %u%%: score %u vs %u per mille: %s", s->range,
+    snprintf(line, sizeof line, "%s rounding limit %u%%: score %u vs %u per mille: %s", s->range,
              s->arms[arm], (unsigned)(mean * 1000), (unsigned)(incumbent_score * 1000),
              now == arm ? "adopted" : "rolled back");
     report(l, log, arg, line);
-    *wmax = s->arms[now];
+    *pct = s->arms[now];
     return 1;
   }
   hak_canary_observe_incumbent(canary, mean);
@@ -191,10 +196,10 @@ static int wmax_step(hak_ace_learner_t* l, hak_ace_wmax_search_t* s, double scor
     return 0;
   }
   hak_canary_start(canary, next);
-  snprintf(line, sizeof line, "%s W_MAX trial of %u%% (incumbent %u%%)", s->range, s->arms[next],
+  snprintf(line, sizeof line, "%s rounding limit trial of %u%% (incumbent %u%%)", s->range, s->arms[next],
            s->arms[canary->incumbent]);
   report(l, log, arg, line);
-  *wmax = s->arms[next];
+  *pct = s->arms[next];
   return 1;
 }
 
@@ -222,38 +227,38 @@ void hak_ace_learner_extra_placed(hak_ace_learner_t* l, size_t block_size) {
 }
 
 int hak_ace_learner_scores_rss(const hak_ace_learner_t* l) {
-  return l->mid_wmax.arm_count > 1 || l->large_wmax.arm_count > 1;
+  return l->mid_rounding.arm_count > 1 || l->large_rounding.arm_count > 1;
 }
 
-static int step_dyn1(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_log_fn log,
+static int step_extra_class(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ace_log_fn log,
                      void* arg) {
-  if (l->settings.dyn1_share <= 0 || l->policy.extra_class_size != 0) return 0;
+  if (l->settings.extra_class_share <= 0 || l->policy.extra_class_size != 0) return 0;
   for (unsigned i = 0; i < HAK_ACE_SIZE_BUCKETS; i++) {
-    l->dyn1_counts[i] += w->mid_sizes[i];
-    l->dyn1_total += w->mid_sizes[i];
+    l->size_counts[i] += w->mid_sizes[i];
+    l->size_total += w->mid_sizes[i];
   }
-  if (l->dyn1_total < DYN1_SAMPLES) return 0;
+  if (l->size_total < EXTRA_CLASS_SAMPLES) return 0;
   unsigned peak = 0;
   for (unsigned i = 1; i < HAK_ACE_SIZE_BUCKETS; i++) {
-    if (l->dyn1_counts[i] > l->dyn1_counts[peak]) peak = i;
+    if (l->size_counts[i] > l->size_counts[peak]) peak = i;
   }
-  double share = (double)l->dyn1_counts[peak] / (double)l->dyn1_total;
+  double share = (double)l->size_counts[peak] / (double)l->size_total;
   size_t size = ((size_t)peak + 1) << 7;
   size_t regular = hak_class_size(hak_mid_class_of_index[peak]);
-  if (share >= l->settings.dyn1_share && hak_size_class_extra_fits(size) &&
+  if (share >= l->settings.extra_class_share && hak_size_class_extra_fits(size) &&
       (regular - size) * 16 > size) {
     hak_ace_learner_extra_placed(l, size);
     char line[160];
-    snprintf(line, sizeof line, "DYN1: %u%% of mid requests are %zu-%zu B: extra class of %zu B (was %zu B)",
+    snprintf(line, sizeof line, "extra class: %u%% of mid requests are %zu-%zu B: %zu B (was %zu B)",
              (unsigned)(share * 100), size - 127, size, size, regular);
     report(l, log, arg, line);
     return 1;
   }
   // Not now: older samples weigh half from here on, so a new peak can emerge.
-  l->dyn1_total = 0;
+  l->size_total = 0;
   for (unsigned i = 0; i < HAK_ACE_SIZE_BUCKETS; i++) {
-    l->dyn1_counts[i] /= 2;
-    l->dyn1_total += l->dyn1_counts[i];
+    l->size_counts[i] /= 2;
+    l->size_total += l->size_counts[i];
   }
   return 0;
 }
@@ -263,8 +268,9 @@ int hak_ace_learner_step(hak_ace_learner_t* l, const hak_ace_window_t* w, hak_ac
   l->windows++;
   int changed = step_idle(l, w, log, arg);
   changed |= step_caps(l, w, log, arg);
-  changed |= wmax_step(l, &l->mid_wmax, mid_score(w), &l->policy.mid_wmax_pct, log, arg);
-  changed |= wmax_step(l, &l->large_wmax, large_score(w), &l->policy.large_wmax_pct, log, arg);
-  changed |= step_dyn1(l, w, log, arg);
+  changed |= rounding_step(l, &l->mid_rounding, mid_score(w), &l->policy.mid_round_pct, log, arg);
+  changed |= rounding_step(l, &l->large_rounding, large_score(w), &l->policy.large_round_pct, log,
+                           arg);
+  changed |= step_extra_class(l, w, log, arg);
   return changed;
 }

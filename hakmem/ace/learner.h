@@ -9,11 +9,12 @@
 //   - mid cache limits: one cap controller per mid class keeps the cache's hit rate (hits over
 //     hits and blocks flushed to the slabs because it was full) inside a band, never above the
 //     configured limit times two nor below an eighth of it;
-//   - W_MAX for the mid and the large range: a UCB1 bandit picks a candidate, a canary trial
-//     runs it for a stretch of windows, and it is adopted only if it scored better than the
-//     incumbent, else rolled back;
-//   - DYN1: when one 128-byte range of mid request sizes holds `dyn1_share` of the slow path's
-//     samples and its regular class rounds it up by more than 1/16, the extra class goes there.
+//   - the rounding limit of the mid and the large range: a UCB1 bandit picks a candidate, a trial
+//     (ace/canary) runs it for a stretch of windows, and it is adopted only if it scored better
+//     than the incumbent, else rolled back;
+//   - the extra class: when one 128-byte range of mid request sizes holds `extra_class_share` of
+//     the slow path's samples and its regular class rounds it up by more than 1/16, the extra
+//     class goes there.
 //
 // Owns: hak_ace_learner_t. May use: base, size_class, ace/{cap_controller, canary, policy,
 // ucb1}. No clock, no threads, no allocation: the engine's thread feeds it real windows, tests
@@ -33,18 +34,18 @@
 
 HAK_EXTERN_C_BEGIN
 
-#define HAK_ACE_WMAX_ARMS 4
+#define HAK_ACE_ROUNDING_ARMS 4
 #define HAK_ACE_SIZE_BUCKETS (HAK_MID_MAX >> 7)  // mid request sizes by 128-byte range
 
 typedef struct hak_ace_settings_s {
   uint32_t idle_ms;             // 0: no class is ever released as idle
   double hit_low, hit_high;     // mid cache hit-rate band
   uint32_t mid_cache_kb;        // the configured mid cache size: the limits start there
-  uint32_t mid_wmax_pct;        // configured W_MAX: the incumbents
-  uint32_t large_wmax_pct;
-  uint32_t mid_wmax_max_pct;    // largest candidate (100: no search)
-  uint32_t large_wmax_max_pct;
-  double dyn1_share;            // 0: no extra class
+  uint32_t mid_round_pct;        // configured rounding limit: the incumbents
+  uint32_t large_round_pct;
+  uint32_t mid_round_max_pct;    // largest candidate (100: no search)
+  uint32_t large_round_max_pct;
+  double extra_class_share;            // 0: no extra class
 } hak_ace_settings_t;
 
 // One window's figures, as differences over the window.
@@ -63,17 +64,17 @@ typedef struct hak_ace_window_s {
   int64_t rss_growth;                      // over the window   hak_ace_learner_scores_rss)
 } hak_ace_window_t;
 
-// A W_MAX search: bandit, canary, and the stretch being scored.
-typedef struct hak_ace_wmax_search_s {
+// A rounding limit search: bandit, canary, and the stretch being scored.
+typedef struct hak_ace_rounding_search_s {
   const char* range;  // "mid" or "large", for the log
-  uint32_t arms[HAK_ACE_WMAX_ARMS];
+  uint32_t arms[HAK_ACE_ROUNDING_ARMS];
   unsigned arm_count;
   hak_ucb1_t bandit;
   hak_canary_t canary;
   double score_sum;
   uint32_t scored;    // windows scored in this stretch
   uint32_t rest;      // stretches left before the next trial
-} hak_ace_wmax_search_t;
+} hak_ace_rounding_search_t;
 
 typedef struct hak_ace_class_state_s {
   hak_cap_controller_t cap;
@@ -86,9 +87,9 @@ typedef struct hak_ace_class_state_s {
 typedef struct hak_ace_learner_s {
   hak_ace_settings_t settings;
   hak_ace_class_state_t classes[HAK_CLASS_COUNT];
-  hak_ace_wmax_search_t mid_wmax, large_wmax;
-  uint64_t dyn1_counts[HAK_ACE_SIZE_BUCKETS];
-  uint64_t dyn1_total;
+  hak_ace_rounding_search_t mid_rounding, large_rounding;
+  uint64_t size_counts[HAK_ACE_SIZE_BUCKETS];
+  uint64_t size_total;
   hak_ace_policy_t policy;  // as decided; version is the publisher's business
   uint64_t windows;
   uint64_t decisions;
@@ -102,11 +103,11 @@ void hak_ace_learner_init(hak_ace_learner_t* learner, const hak_ace_settings_t* 
 // The mid cache limit (blocks) the configuration gives a class of `block_size` bytes.
 uint32_t hak_ace_default_cache_limit(uint32_t mid_cache_kb, size_t block_size);
 
-// The extra class has `block_size` bytes (DYN1's choice, or a placement it lost to): its size
+// The extra class has `block_size` bytes (the learner's choice, or a placement it lost to): its size
 // and cache limit in the policy, and a controller for that limit.
 void hak_ace_learner_extra_placed(hak_ace_learner_t* learner, size_t block_size);
 
-// Whether scores use the windows' RSS figures (a W_MAX search is on); if not they may be 0.
+// Whether scores use the windows' RSS figures (a rounding limit search is on); if not they may be 0.
 int hak_ace_learner_scores_rss(const hak_ace_learner_t* learner);
 
 // Turns one window into decisions; returns nonzero if learner->policy changed.

@@ -1,4 +1,4 @@
-// The learner on synthetic windows: idle classes, cache limits, W_MAX trials, DYN1.
+// The learner on synthetic windows: idle classes, cache limits, rounding trials, the extra class.
 #include "hakmem/ace/learner.h"
 
 #include <gtest/gtest.h>
@@ -18,11 +18,11 @@ hak_ace_settings_t Settings() {
   s.hit_low = 0.90;
   s.hit_high = 1.0;
   s.mid_cache_kb = 1024;
-  s.mid_wmax_pct = 100;
-  s.large_wmax_pct = 100;
-  s.mid_wmax_max_pct = 100;
-  s.large_wmax_max_pct = 100;
-  s.dyn1_share = 0.5;
+  s.mid_round_pct = 100;
+  s.large_round_pct = 100;
+  s.mid_round_max_pct = 100;
+  s.large_round_max_pct = 100;
+  s.extra_class_share = 0.5;
   return s;
 }
 
@@ -198,48 +198,50 @@ TEST(Learner, FewEventsLeaveTheLimitAlone) {
   EXPECT_EQ(l.policy.mid_cache_limit[kMidIndex], configured);
 }
 
-// Runs `windows` windows whose mid score is score_of(W_MAX in force); returns the W_MAX in force
-// at the end and counts the windows each W_MAX was in force.
+// Runs `windows` windows whose mid score is score_of(rounding limit in force); returns the
+// rounding limit in force at the end and counts the windows each one was in force.
 template <typename Score>
-uint32_t RunWmax(hak_ace_learner_t* l, int windows, Score score_of, std::vector<int>* in_force) {
+uint32_t RunRounding(hak_ace_learner_t* l, int windows, Score score_of,
+                     std::vector<int>* in_force) {
   for (int i = 0; i < windows; i++) {
-    uint32_t wmax = l->policy.mid_wmax_pct;
-    double score = score_of(wmax);
-    (*in_force)[(wmax - 100) / 10]++;
+    uint32_t pct = l->policy.mid_round_pct;
+    double score = score_of(pct);
+    (*in_force)[(pct - 100) / 10]++;
     hak_ace_window_t w = Quiet();
     w.active[kMidClass] = 1;
     w.hits[kMidIndex] = (uint64_t)(10000 * score);
     w.misses[kMidIndex] = 10000 - w.hits[kMidIndex];
     hak_ace_learner_step(l, &w, nullptr, nullptr);
   }
-  return l->policy.mid_wmax_pct;
+  return l->policy.mid_round_pct;
 }
 
 TEST(Learner, AWmaxCandidateThatScoresWorseIsRolledBack) {
   hak_ace_learner_t l;
   hak_ace_settings_t s = Settings();
-  s.mid_wmax_max_pct = 130;  // candidates 100, 110, 120, 130
+  s.mid_round_max_pct = 130;  // candidates 100, 110, 120, 130
   s.hit_low = 0;             // keep the cap controllers out of it
   hak_ace_learner_init(&l, &s);
   std::vector<int> in_force(4);
-  uint32_t end = RunWmax(&l, 2000, [](uint32_t wmax) { return wmax == 100 ? 0.95 : 0.60; }, &in_force);
+  uint32_t end =
+      RunRounding(&l, 2000, [](uint32_t pct) { return pct == 100 ? 0.95 : 0.60; }, &in_force);
   EXPECT_EQ(end, 100u);
-  EXPECT_EQ(l.mid_wmax.canary.adopted, 0u);
-  EXPECT_GE(l.mid_wmax.canary.rolled_back, 3u) << "each candidate tried";
+  EXPECT_EQ(l.mid_rounding.canary.adopted, 0u);
+  EXPECT_GE(l.mid_rounding.canary.rolled_back, 3u) << "each candidate tried";
   EXPECT_GT(in_force[0], 2000 * 3 / 4) << "exploration stays a small share of the windows";
 }
 
 TEST(Learner, AWmaxCandidateThatScoresBetterIsAdoptedAndKept) {
   hak_ace_learner_t l;
   hak_ace_settings_t s = Settings();
-  s.mid_wmax_max_pct = 130;
+  s.mid_round_max_pct = 130;
   s.hit_low = 0;
   hak_ace_learner_init(&l, &s);
   std::vector<int> in_force(4);
-  auto score = [](uint32_t wmax) { return wmax == 120 ? 0.97 : 0.80; };
-  uint32_t end = RunWmax(&l, 3000, score, &in_force);
+  auto score = [](uint32_t pct) { return pct == 120 ? 0.97 : 0.80; };
+  uint32_t end = RunRounding(&l, 3000, score, &in_force);
   EXPECT_EQ(end, 120u);
-  EXPECT_GE(l.mid_wmax.canary.adopted, 1u);
+  EXPECT_GE(l.mid_rounding.canary.adopted, 1u);
   EXPECT_GT(in_force[2], 3000 / 2);
 }
 
@@ -248,7 +250,7 @@ TEST(Learner, NoWmaxSearchWhenTheLargestCandidateIsTheConfiguredValue) {
   hak_ace_settings_t s = Settings();
   hak_ace_learner_init(&l, &s);
   std::vector<int> in_force(4);
-  EXPECT_EQ(RunWmax(&l, 500, [](uint32_t) { return 0.5; }, &in_force), 100u);
+  EXPECT_EQ(RunRounding(&l, 500, [](uint32_t) { return 0.5; }, &in_force), 100u);
   EXPECT_EQ(in_force[0], 500);
 }
 
@@ -259,7 +261,7 @@ hak_ace_window_t Sizes(size_t dominant, uint64_t dominant_count, uint64_t spread
   return w;
 }
 
-TEST(Learner, Dyn1PlacesTheExtraClassWhereOneSizeDominates) {
+TEST(Learner, TheExtraClassGoesWhereOneSizeDominates) {
   hak_ace_learner_t l;
   hak_ace_settings_t s = Settings();
   hak_ace_learner_init(&l, &s);
@@ -272,7 +274,7 @@ TEST(Learner, Dyn1PlacesTheExtraClassWhereOneSizeDominates) {
   EXPECT_EQ(l.policy.mid_cache_limit[HAK_EXTRA_CLASS - HAK_TINY_CLASSES],
             hak_ace_default_cache_limit(1024, 4224));
   ASSERT_EQ(log.size(), 1u);
-  EXPECT_NE(log[0].find("extra class of 4224 B (was 4608 B)"), std::string::npos) << log[0];
+  EXPECT_NE(log[0].find(": 4224 B (was 4608 B)"), std::string::npos) << log[0];
   for (int i = 0; i < 10; i++) EXPECT_EQ(hak_ace_learner_step(&l, &w, nullptr, nullptr), 0) << "once";
   // The new class's cache limit is steered like any other: it grows under flushes, within bounds.
   const unsigned extra = HAK_EXTRA_CLASS - HAK_TINY_CLASSES;
@@ -285,7 +287,7 @@ TEST(Learner, Dyn1PlacesTheExtraClassWhereOneSizeDominates) {
   EXPECT_EQ(l.policy.mid_cache_limit[extra], 2 * placed);
 }
 
-TEST(Learner, Dyn1LeavesSpreadSizesAndWellFittedSizesAlone) {
+TEST(Learner, TheExtraClassLeavesSpreadSizesAndWellFittedSizesAlone) {
   hak_ace_learner_t l;
   hak_ace_settings_t s = Settings();
   hak_ace_learner_init(&l, &s);

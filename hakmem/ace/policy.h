@@ -21,8 +21,8 @@ HAK_EXTERN_C_BEGIN
 
 typedef struct hak_ace_policy_s {
   uint64_t version;                              // 0: nothing published yet
-  uint32_t mid_wmax_pct;                         // HAKMEM_MID_WMAX_PCT's role
-  uint32_t large_wmax_pct;                       // HAKMEM_LARGE_WMAX_PCT's role
+  uint32_t mid_round_pct;                         // HAKMEM_MID_ROUND_PCT's role
+  uint32_t large_round_pct;                       // HAKMEM_LARGE_ROUND_PCT's role
   uint32_t extra_class_size;                     // 0: the extra mid class is not placed
   uint32_t mid_cache_limit[HAK_ACE_MID_CLASSES];  // blocks per thread and mid class
   // Bit c: class c went idle in every thread: heaps give back its cached blocks, its empty
@@ -49,7 +49,7 @@ typedef struct hak_ace_engine_status_s {
   int running;
   uint64_t windows;    // observation windows since the process (or fork child) started it
   uint64_t decisions;  // decisions the learner made in them
-  uint32_t extra_class_size;  // placed by DYN1; 0: none
+  uint32_t extra_class_size;  // placed by the engine; 0: none
 } hak_ace_engine_status_t;
 
 // Set by the engine's box when it is linked in (a constructor), so that stats can report it

@@ -1,6 +1,6 @@
 // Heaps take up a published policy on their next slow-path allocation: cache limits (a cache
-// over its new limit shrinks at once), W_MAX, and idle classes' memory. The engine is off in this
-// binary (HAKMEM_ACE=0): the tests publish by hand.
+// over its new limit shrinks at once), the rounding limit, and idle classes' memory. The engine is
+// off in this binary (HAKMEM_ACE=0): the tests publish by hand.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -20,8 +20,8 @@ constexpr size_t kSize = 3000;
 
 hak_ace_policy_t Defaults() {
   hak_ace_policy_t p{};
-  p.mid_wmax_pct = 100;
-  p.large_wmax_pct = 100;
+  p.mid_round_pct = 100;
+  p.large_round_pct = 100;
   for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) {
     p.mid_cache_limit[i] = hak_ace_default_cache_limit((uint32_t)hak_config.mid_cache_kb,
                                                        hak_class_size(HAK_TINY_CLASSES + i));
@@ -90,7 +90,7 @@ TEST(PolicyApply, AnIdleClassGivesBackItsCachedBlocksAndTheirPages) {
 
 TEST(PolicyApply, WmaxComesFromThePolicy) {
   hak_ace_policy_t policy = Defaults();
-  policy.mid_wmax_pct = 125;
+  policy.mid_round_pct = 125;
   hak_ace_policy_publish(&policy);
   InFreshThread([] {
     void* cached = hak_malloc(22000);  // class 22528
@@ -99,7 +99,7 @@ TEST(PolicyApply, WmaxComesFromThePolicy) {
     EXPECT_EQ(p, cached);
     hak_free(p);
   });
-  policy.mid_wmax_pct = 100;
+  policy.mid_round_pct = 100;
   hak_ace_policy_publish(&policy);
   InFreshThread([] {
     void* cached = hak_malloc(22000);

@@ -15,8 +15,8 @@ namespace {
 // A policy whose every field is a function of `seed`: a torn copy mixes two seeds.
 hak_ace_policy_t Make(uint32_t seed) {
   hak_ace_policy_t p = {};
-  p.mid_wmax_pct = 100 + seed % 100;
-  p.large_wmax_pct = 100 + seed % 300;
+  p.mid_round_pct = 100 + seed % 100;
+  p.large_round_pct = 100 + seed % 300;
   p.extra_class_size = seed * 128;
   for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) p.mid_cache_limit[i] = seed * 31 + i;
   return p;

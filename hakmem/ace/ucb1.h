@@ -1,5 +1,5 @@
 // ace/ucb1: the UCB1 multi-armed bandit the adaptive cache engine picks candidate settings with
-// (which W_MAX rounding to try next).
+// (which rounding limit to try next).
 //
 // Owns: nothing but the state it is handed. May use: base. Pure arithmetic: no allocation, no
 // clock, no threads; the caller serialises calls (the engine's one background thread does).

@@ -50,7 +50,7 @@ static size_t arena_count;
 static size_t live_blocks;
 static size_t live_pages;
 static uint64_t pages_handed, pages_requested, clean_pages_handed;  // since start, for the engine
-static uint32_t wmax_pct;             // HAKMEM_LARGE_WMAX_PCT, or the engine's policy
+static uint32_t round_pct;             // HAKMEM_LARGE_ROUND_PCT, or the engine's policy
 static uint64_t policy_version_seen;  // of the engine's policy, last taken up
 static uint64_t next_purge_ms;
 
@@ -206,16 +206,16 @@ static void purge(uint64_t now, int force) {
   next_purge_ms = now + (delay / 2 ? delay / 2 : 1);
 }
 
-// Under the pool lock: W_MAX from the engine's newest policy, else from the configuration.
-static uint32_t current_wmax_pct(void) {
+// Under the pool lock: rounding limit from the engine's newest policy, else from the configuration.
+static uint32_t current_round_pct(void) {
   uint64_t version = hak_ace_policy_version();
-  if (version == 0) return (uint32_t)hak_config.large_wmax_pct;
+  if (version == 0) return (uint32_t)hak_config.large_round_pct;
   if (version != policy_version_seen) {
     hak_ace_policy_t policy;
     policy_version_seen = hak_ace_policy_read(&policy);
-    wmax_pct = policy.large_wmax_pct;
+    round_pct = policy.large_round_pct;
   }
-  return wmax_pct;
+  return round_pct;
 }
 
 static void* carve_locked(uint32_t pages, int* dirty) {
@@ -234,9 +234,9 @@ static void* carve_locked(uint32_t pages, int* dirty) {
   uint32_t entry = a->span[first];
   uint32_t have = entry & SPAN_PAGES;
   pages_requested += pages;
-  // W_MAX rounding: a span a little larger than the request is taken whole, so that the few
+  // Rounding: a span a little larger than the request is taken whole, so that the few
   // pages left over do not stay behind as a splinter no later request fits.
-  if ((uint64_t)have * 100 <= (uint64_t)pages * current_wmax_pct()) pages = have;
+  if ((uint64_t)have * 100 <= (uint64_t)pages * current_round_pct()) pages = have;
   if (have > pages) {
     bin_insert(a, first + pages, have - pages, entry & SPAN_DIRTY, a->freed_at[first]);
   }

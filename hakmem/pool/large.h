@@ -7,7 +7,7 @@
 //
 // Owns: the arenas, their page tables and free-span bins. May use: base, config, os, segment
 // (map words: every 4 MiB entry of an arena reads HAK_OWNER_NONE | HAK_KIND_LARGE), ace/policy
-// (W_MAX, taken up under the lock when the engine publishes a new policy).
+// (rounding limit, taken up under the lock when the engine publishes a new policy).
 //
 // Threading: one lock over the whole pool. Large requests cost a few hundred nanoseconds of work
 // anyway; the lock is held across fork.
@@ -48,7 +48,7 @@ typedef struct hak_large_totals_s {
   size_t bytes;         // their usable bytes
   size_t arenas;        // arenas mapped
   size_t dirty_bytes;   // free bytes whose pages are still committed
-  // Since start: pages handed out, pages their requests asked for (W_MAX hands out whole spans
+  // Since start: pages handed out, pages their requests asked for (rounding hands out whole spans
   // a little larger), and pages handed out that had never been committed or were purged.
   uint64_t pages_handed;
   uint64_t pages_requested;

@@ -43,20 +43,20 @@ TEST(Large, FreedSpanIsReusedAsIs) {
 }
 
 TEST(Large, WmaxTakesASlightlyLargerSpanWhole) {
-  const int64_t saved = hak_config.large_wmax_pct;
-  for (int64_t wmax : {100, 125}) {
-    hak_config.large_wmax_pct = wmax;
+  const int64_t saved = hak_config.large_round_pct;
+  for (int64_t pct : {100, 125}) {
+    hak_config.large_round_pct = pct;
     char* a = Alloc(200 * kKiB);
     char* guard = Alloc(100 * kKiB);  // a's span stays 200 KiB when freed
     ASSERT_EQ(guard, a + 200 * kKiB);
     hak_free(a);
     char* b = Alloc(180 * kKiB);
     EXPECT_EQ(b, a);
-    EXPECT_EQ(hak_usable_size(b), (wmax == 100 ? 180 : 200) * kKiB) << wmax;
+    EXPECT_EQ(hak_usable_size(b), (pct == 100 ? 180 : 200) * kKiB) << pct;
     hak_free(b);
     hak_free(guard);
   }
-  hak_config.large_wmax_pct = saved;
+  hak_config.large_round_pct = saved;
 }
 
 TEST(Large, FreeNeighboursMerge) {

@@ -2,7 +2,7 @@
 // everything the thread's mid caches (pool/mid_cache.h) do beyond them.
 //
 // Owns: the mid fast paths, the allocation slow path with rounding (a cached block of a larger
-// class, at most HAKMEM_MID_WMAX_PCT of the request, rather than fresh memory) and the cache
+// class, at most HAKMEM_MID_ROUND_PCT of the request, rather than fresh memory) and the cache
 // overflow (mid.c). May use: base, size_class, segment (map), slab, pool/mid_cache, heap (TLS,
 // slab queues), init (the thread's heap), wrap. Must not touch tiny/. Mid blocks use the same
 // sharded free lists as tiny ones, in 1 MiB slabs of MEDIUM segments; only the class lookup and
