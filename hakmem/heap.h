@@ -18,6 +18,7 @@
 #ifndef HAKMEM_HEAP_H
 #define HAKMEM_HEAP_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -156,8 +157,17 @@ HAK_INLINE hak_slab_t* hak_heap_refill(hak_heap_t* heap, unsigned cls, uint32_t 
   return hak_heap_refill_slow(heap, cls, calls);
 }
 
-// Pops the head of a current slab's free list (not empty).
-HAK_INLINE void* hak_heap_pop(hak_slab_t* s) {
+// The end of every allocation slow path: a block of class `cls` from its current slab, refilled
+// first if it has none; NULL with errno = ENOMEM if memory is exhausted.
+HAK_INLINE void* hak_heap_alloc_from_slabs(hak_heap_t* heap, unsigned cls, uint32_t calls) {
+  hak_slab_t* s = heap->current[cls];
+  if (s->free == NULL) {
+    s = hak_heap_refill(heap, cls, calls);
+    if (s == NULL) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
   hak_block_t* b = s->free;
   s->free = hak_block_pop(b, s->slab_shift);
   hak_block_handed_out(b);

@@ -18,25 +18,22 @@ static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
 
 void* hak_mid_alloc_slow(size_t n) {
   hak_heap_t* heap = hak_thread_heap();
-  if (heap == NULL) goto out_of_memory;
+  if (heap == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
   uint32_t calls = hak_heap_slow_path_enter(heap);
   // A routed range never gets a current slab or cached block: all its requests come here.
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
   unsigned cls = hak_size_class(n);
   if (cls == HAK_EXTRA_CLASS) hak_heap_sync_extra_class(heap);
-  hak_slab_t* s = heap->current[cls];
-  if (s->free == NULL) {
+  if (heap->current[cls]->free == NULL) {
     heap->counters[cls].cache_misses++;
     heap->mid_sizes[(n - 1) >> 7]++;
     void* rounded = take_cached_larger(heap, cls, n);
     if (rounded) return rounded;
-    s = hak_heap_refill(heap, cls, calls);
-    if (s == NULL) goto out_of_memory;
   }
-  return hak_heap_pop(s);
-out_of_memory:
-  errno = ENOMEM;
-  return NULL;
+  return hak_heap_alloc_from_slabs(heap, cls, calls);
 }
 
 void hak_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
