@@ -3,11 +3,13 @@
 #ifndef HAKMEM_BENCH_BENCH_UTIL_H
 #define HAKMEM_BENCH_BENCH_UTIL_H
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t bench_rand(uint64_t* state) {
   // xorshift64*: cheap enough not to dominate a malloc+free pair.
@@ -23,6 +25,20 @@ static inline double bench_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+// Resident KiB of this process (/proc/self/statm), or -1. Allocates nothing.
+static inline long bench_resident_kb(void) {
+  char buf[256];
+  int fd = open("/proc/self/statm", O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return -1;
+  buf[len] = '\0';
+  char* field = strchr(buf, ' ');  // the second field: resident pages
+  if (field == NULL) return -1;
+  return strtol(field + 1, NULL, 10) * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 // Reads "--name=value" from argv, else returns the default.

@@ -45,6 +45,8 @@ BENCHMARKS = [
     ("thread_churn", "thread_churn", [], ("rounds", 20000), 2),
     ("fragmentation", "fragmentation", [], ("rounds", 15), None),
     ("phase_shift", "phase_shift", [], ("iterations", 80000000), None),
+    ("idle_return", "idle_return", [], ("mib", 1024), None),
+    ("idle_return_churn", "idle_return", ["--churn=1"], ("mib", 1024), None),
 ]
 
 

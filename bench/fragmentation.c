@@ -5,9 +5,6 @@
 // round. Every block is filled when allocated. After the last round it prints
 // rss_after_free_kb=<resident KiB from /proc/self/statm>, to show how much the allocator retains.
 // ops = blocks allocated.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "bench/bench_util.h"
 
 typedef struct block_s {
@@ -60,18 +57,6 @@ static void release(uint64_t keep_one_in) {
   count = kept;
 }
 
-static long resident_kb(void) {
-  char buf[256];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  if (fd < 0) return -1;
-  ssize_t len = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (len <= 0) return -1;
-  buf[len] = '\0';
-  char* field = strchr(buf, ' ');  // the second field: resident pages
-  if (field == NULL) return -1;
-  return strtol(field + 1, NULL, 10) * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 int main(int argc, char** argv) {
   long peak_mb = bench_arg(argc, argv, "peak-mb", 256);
@@ -91,7 +76,7 @@ int main(int argc, char** argv) {
     }
   }
   double seconds = bench_now() - start;
-  long rss_kb = resident_kb();
+  long rss_kb = bench_resident_kb();
   release(0);
   free(blocks);
   bench_report("fragmentation", seconds, (uint64_t)allocated);

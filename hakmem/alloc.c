@@ -10,6 +10,7 @@
 #include "hakmem/init.h"
 #include "hakmem/os/os.h"
 #include "hakmem/pool/large.h"
+#include "hakmem/purge_hint.h"
 #include "hakmem/segment.h"
 #include "hakmem/wrap.h"
 
@@ -46,6 +47,7 @@ void hak_free_slow(void* p, uintptr_t map_word) {
   } else {
     hak_heap_free_slow(p, map_word);
   }
+  hak_purge_safe_point();
 }
 
 void* hak_malloc(size_t size) { return hak_alloc_inline(size); }
@@ -208,6 +210,7 @@ void* hak_pvalloc(size_t size) {
 void hak_trim(void) {
   hak_heap_t* heap = hak_init_thread();
   if (heap != NULL) hak_heap_trim(heap);
+  hak_segment_purge_due(0, 1);  // every thread's free slabs, abandoned segments' too
   hak_large_trim();
   hak_huge_trim();
 }

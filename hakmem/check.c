@@ -126,11 +126,15 @@ static void check_segment(walk_t* w, const hak_segment_t* seg, const hak_heap_t*
          (unsigned long)hak_map_word(base));
     return;
   }
-  if ((unsigned)__builtin_popcountll(seg->free_mask) != seg->free_count ||
-      (seg->dirty_mask & ~seg->free_mask) != 0 ||
-      (unsigned)__builtin_popcountll(seg->dirty_mask) != seg->purge_pending) {
+  hak_segment_lock_slabs((hak_segment_t*)seg);  // the purger's thread may be purging it
+  int agree = (unsigned)__builtin_popcountll(seg->free_mask) == seg->free_count &&
+              (seg->dirty_mask & ~seg->free_mask) == 0 &&
+              (unsigned)__builtin_popcountll(seg->dirty_mask) == seg->purge_pending;
+  uint64_t free_mask = seg->free_mask, dirty_mask = seg->dirty_mask;
+  hak_segment_unlock_slabs((hak_segment_t*)seg);
+  if (!agree) {
     fail(w, "segment %p: free count %u, free mask %#llx and dirty mask %#llx disagree", base,
-         seg->free_count, (unsigned long long)seg->free_mask, (unsigned long long)seg->dirty_mask);
+         seg->free_count, (unsigned long long)free_mask, (unsigned long long)dirty_mask);
     return;
   }
   for (unsigned i = 0; i < seg->slab_count && !w->failed; i++) {

@@ -24,6 +24,8 @@ HAK_EXTERN_C_BEGIN
 #define HAK_CONFIG_FIELDS(X)                                                                    \
   X(purge_delay_ms, "HAKMEM_PURGE_DELAY_MS", 250, 0, 3600000,                                    \
     "Milliseconds a free slab or cached segment stays committed before its pages are returned") \
+  X(purger, "HAKMEM_PURGER", 1, 0, 1,                                                            \
+    "1: a thread returns freed memory after the purge delay even if the program makes no call; it exists only while memory waits") \
   X(segment_cache, "HAKMEM_SEGMENT_CACHE", 8, 0, 1024,                                           \
     "Empty 4 MiB segments kept mapped past the purge delay (purged); more wait out the delay only")      \
   X(mid_cache_kb, "HAKMEM_MID_CACHE_KB", 1024, 0, 65536,                                       \

@@ -9,6 +9,7 @@
 #include "hakmem/heap_slabs.h"
 #include "hakmem/list.h"
 #include "hakmem/os/os.h"
+#include "hakmem/purge_hint.h"
 
 const hak_slab_t hak_empty_slab = {.class_idx = HAK_SLAB_UNUSED_CLASS};
 
@@ -183,6 +184,7 @@ void hak_heap_thread_exit(void* arg) {
   for (size_t i = 0; i < HAK_TINY_INDEXES; i++) hak_tls.direct[i] = HAK_EMPTY_SLAB;
   hak_tls.heap = HAK_EMPTY_HEAP;
   heap_abandon(heap, 0);
+  hak_purge_safe_point();
 }
 
 unsigned hak_heap_live_count(void) { return __atomic_load_n(&live_heaps, __ATOMIC_RELAXED); }

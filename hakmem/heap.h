@@ -26,6 +26,7 @@
 #include "hakmem/base.h"
 #include "hakmem/class_counters.h"
 #include "hakmem/pool/mid_cache.h"
+#include "hakmem/purge_hint.h"
 #include "hakmem/segment.h"
 #include "hakmem/size_class.h"
 #include "hakmem/slab.h"
@@ -140,6 +141,7 @@ HAK_INLINE uint32_t hak_heap_slow_path_enter(hak_heap_t* heap) {
     if (hook != NULL) hook();
   }
   if (HAK_UNLIKELY(heap->policy_version != hak_ace_policy_version())) hak_heap_apply_policy(heap);
+  hak_purge_safe_point();
   return calls;
 }
 

@@ -25,7 +25,7 @@ static void add_heap_totals(hak_heap_t* heap, void* arg) {
       size_t in_use = (size_t)(seg->slab_count - seg->free_count);
       out->slabs_in_use += in_use;
       out->bytes_in_use_slabs += in_use * hak_segment_slab_size(seg);
-      out->dirty_free_slabs += seg->purge_pending;
+      out->dirty_free_slabs += hak_segment_dirty_slabs(seg);
     }
   }
 }

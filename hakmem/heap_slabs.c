@@ -66,7 +66,7 @@ static void set_current(hak_heap_t* heap, unsigned cls, hak_slab_t* s) {
 static void purge_heap(hak_heap_t* heap, uint64_t now, int force) {
   for (unsigned k = 0; k < 2; k++) {
     for (hak_segment_t* seg = heap->segments[k]; seg; seg = seg->next) {
-      if (seg->purge_pending) hak_segment_purge_slabs(seg, now, force);
+      if (hak_segment_dirty_slabs(seg)) hak_segment_purge_slabs(seg, now, force);
     }
   }
   hak_segment_purge_cache(now, force);
@@ -74,6 +74,7 @@ static void purge_heap(hak_heap_t* heap, uint64_t now, int force) {
 }
 
 static void retire(hak_heap_t* heap, hak_slab_t* s);
+static void slab_emptied(hak_heap_t* heap, hak_slab_t* s);
 
 // Gives back the kept empty slabs that stayed empty for a whole purge interval.
 static void retire_kept_empty(hak_heap_t* heap) {
@@ -238,7 +239,7 @@ void hak_heap_free_to_slab(hak_heap_t* heap, hak_block_t* b) {
     hak_heap_invalid_free(b, "not the start of a block");
   }
   if (hak_slab_free_local(s, b)) {
-    hak_heap_slab_emptied(s);
+    slab_emptied(heap, s);
   } else if (s->list == HAK_SLAB_FULL) {
     move_full_to_partial(heap, s);
   }
@@ -274,13 +275,12 @@ void hak_heap_release_class(hak_heap_t* heap, unsigned cls) {
   }
   for (unsigned k = 0; k < 2; k++) {
     for (hak_segment_t* seg = heap->segments[k]; seg; seg = seg->next) {
-      if (seg->purge_pending) hak_segment_purge_class(seg, cls);
+      if (hak_segment_dirty_slabs(seg)) hak_segment_purge_class(seg, cls);
     }
   }
 }
 
-void hak_heap_slab_emptied(hak_slab_t* s) {
-  hak_heap_t* heap = hak_tls.heap;
+static void slab_emptied(hak_heap_t* heap, hak_slab_t* s) {
   unsigned cls = s->class_idx;
   if (heap->current[cls] == s) return;  // stays current: next malloc reuses its blocks
   // Keep one empty slab per class on the partial list: a class that drains and refills around
@@ -292,6 +292,11 @@ void hak_heap_slab_emptied(hak_slab_t* s) {
     return;
   }
   retire(heap, s);
+}
+
+void hak_heap_slab_emptied(hak_slab_t* s) {
+  slab_emptied(hak_tls.heap, s);
+  hak_purge_safe_point();
 }
 
 void hak_heap_free_slow(void* p, uintptr_t map_word) {
@@ -309,7 +314,7 @@ void hak_heap_free_slow(void* p, uintptr_t map_word) {
   int looks_free = hak_block_looks_free((const hak_block_t*)p, seg->slab_shift);
   if (owner == hak_thread_id()) {
     if (HAK_UNLIKELY(looks_free)) hak_heap_confirm_double_free(s, p);
-    if (hak_slab_free_local(s, p)) hak_heap_slab_emptied(s);
+    if (hak_slab_free_local(s, p)) slab_emptied(hak_tls.heap, s);
   } else {
     // Another thread's lists cannot be walked from here: a block that looks free is taken to be.
     if (HAK_UNLIKELY(looks_free)) hak_fatal("double free detected", p, "the block is free already");

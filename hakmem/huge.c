@@ -8,6 +8,7 @@
 #include "hakmem/base.h"
 #include "hakmem/config.h"
 #include "hakmem/os/os.h"
+#include "hakmem/purge_hint.h"
 #include "hakmem/segment.h"
 
 #define HUGE_MAGIC ((uint64_t)0x68616b6875676521ull)
@@ -131,12 +132,25 @@ static int cache_put(void* block, uint64_t now_ms) {
     header_of(block)->magic = CACHED_MAGIC ^ (uintptr_t)block;
     cache[cache_count++] = (cached_t){.block = block, .cached_at_ms = now_ms};
     cache_bytes += usable;
+    hak_purge_note();
   }
   pthread_mutex_unlock(&cache_lock);
   return kept;
 }
 
 void hak_huge_trim(void) { cache_expire(0, 1); }
+
+uint64_t hak_huge_purge_due(uint64_t now_ms) {
+  cache_expire(now_ms, 0);
+  uint64_t due = 0;
+  lock_cache();
+  for (unsigned i = 0; i < cache_count; i++) {
+    uint64_t at = cache[i].cached_at_ms + (uint64_t)hak_config.purge_delay_ms;
+    if (due == 0 || at < due) due = at;
+  }
+  pthread_mutex_unlock(&cache_lock);
+  return due;
+}
 
 static void* huge_resize(void* p, size_t usable);
 

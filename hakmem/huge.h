@@ -24,6 +24,10 @@ void hak_huge_free(void* p);
 void* hak_huge_realloc(void* p, size_t size);
 // Unmaps every cached free block now.
 void hak_huge_trim(void);
+
+// For the purger's thread: unmaps the cached blocks idle past the purge delay; returns when the
+// next is due (0: none waits).
+uint64_t hak_huge_purge_due(uint64_t now_ms);
 // Usable bytes of p, or 0 if p is not the start of a live huge block.
 size_t hak_huge_usable_size(const void* p);
 

@@ -8,6 +8,7 @@
 #include "hakmem/huge.h"
 #include "hakmem/os/os.h"
 #include "hakmem/pool/large.h"
+#include "hakmem/purger.h"
 #include "hakmem/segment.h"
 
 static pthread_key_t exit_key;
@@ -17,10 +18,11 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic int initialised;        // the one-load fast path
 static HAK_TLS int initializing_here;  // this thread runs process_init
 
-// The process's lock order, outermost first: large pool, huge cache, heap registry, segment
-// lists. No code path takes them in another order; the fork handlers take them all in this one,
-// so a child never inherits one held by a thread it does not have. (The adaptive cache engine's
-// locks nest with none of these: its box registers its own handlers.)
+// The process's lock order, outermost first: the adaptive cache engine's window lock (its box
+// registers its own fork handlers after these, so they run first), large pool, huge cache, heap
+// registry, segment lists, and under them a segment's slab lock (a spin lock). No code path takes
+// them in another order; the fork handlers take them all in this one, so a child never inherits
+// one held by a thread it does not have. The purger takes no lock of its own.
 static void fork_prepare(void) {
   hak_large_fork_prepare();
   hak_huge_fork_prepare();
@@ -42,6 +44,7 @@ static void fork_child(void) {
   hak_heap_fork_child();
   hak_huge_fork_child();
   hak_large_fork_child();
+  hak_purger_fork_child();
 }
 
 static void process_init(void) {

@@ -1,11 +1,13 @@
 #include "hakmem/segment.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "hakmem/config.h"
 #include "hakmem/list.h"
+#include "hakmem/purge_hint.h"
 #include "hakmem/os/os.h"
 
 uintptr_t hak_segment_map[HAK_MAP_ENTRIES];
@@ -17,6 +19,7 @@ static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_segment_t* cache;                 // empty segments, newest first
 static size_t cache_count;
 static hak_segment_t* abandoned[2];          // per kind (SMALL, MEDIUM)
+static hak_segment_t* all_segments;          // every mapped one (all_next / all_prev)
 static size_t abandoned_count;
 static _Atomic size_t mapped_segments;
 static _Atomic size_t purged_bytes;
@@ -39,6 +42,33 @@ hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word) {
   return header;
 }
 
+// The mapped segments, for the purger: a list of their own links, under lists_lock.
+static void all_push(hak_segment_t* s) {
+  s->all_prev = NULL;
+  s->all_next = all_segments;
+  if (all_segments) all_segments->all_prev = s;
+  all_segments = s;
+}
+
+static void all_remove(hak_segment_t* s) {
+  if (s->all_prev) s->all_prev->all_next = s->all_next;
+  else all_segments = s->all_next;
+  if (s->all_next) s->all_next->all_prev = s->all_prev;
+  s->all_next = s->all_prev = NULL;
+}
+
+void hak_segment_lock_slabs(hak_segment_t* s) {
+  while (__atomic_exchange_n(&s->slabs_lock, 1, __ATOMIC_ACQUIRE)) {
+    while (__atomic_load_n(&s->slabs_lock, __ATOMIC_RELAXED)) sched_yield();
+  }
+}
+
+void hak_segment_unlock_slabs(hak_segment_t* s) { __atomic_store_n(&s->slabs_lock, 0, __ATOMIC_RELEASE); }
+
+static void set_dirty_count(hak_segment_t* s, uint32_t n) {
+  __atomic_store_n(&s->purge_pending, n, __ATOMIC_RELAXED);
+}
+
 static void format(hak_segment_t* s, void* base, hak_segment_kind_t kind) {
   unsigned shift = slab_shift_of(kind);
   s->cookie = HAK_SEGMENT_COOKIE ^ (uintptr_t)base;
@@ -48,8 +78,10 @@ static void format(hak_segment_t* s, void* base, hak_segment_kind_t kind) {
   s->free_count = s->slab_count;
   s->free_mask = s->slab_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << s->slab_count) - 1);
   s->dirty_mask = 0;
-  s->purge_pending = 0;
+  set_dirty_count(s, 0);
   s->next = s->prev = NULL;
+  s->in_cache = 0;
+  s->slabs_lock = 0;
 }
 
 // Secure builds: the page before each slab's last page (which holds its header) is made
@@ -74,6 +106,7 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   if (s) {
     HAK_LIST_REMOVE(&cache, s);
     cache_count--;
+    all_remove(s);  // back with its new header (which may sit elsewhere)
   }
   pthread_mutex_unlock(&lists_lock);
   if (s == NULL) return NULL;
@@ -103,6 +136,9 @@ hak_segment_t* hak_segment_acquire(hak_segment_kind_t kind, struct hak_heap_s* h
   }
   s->heap = heap;
   hak_map_set(hak_segment_of(s), owner | kind);
+  pthread_mutex_lock(&lists_lock);
+  all_push(s);
+  pthread_mutex_unlock(&lists_lock);
   return s;
 }
 
@@ -120,11 +156,12 @@ static void purge_whole(hak_segment_t* s) {
   if (header_page > base) purge_range(base, (size_t)(header_page - base));
   purge_range(header_end, (size_t)(base + HAK_SEGMENT_SIZE - header_end));
   s->dirty_mask = 0;
-  s->purge_pending = 0;
+  set_dirty_count(s, 0);
 }
 
 static void unmap_segment(hak_segment_t* s) {
   void* base = hak_segment_of(s);
+  all_remove(s);
   hak_map_set(base, 0);
   HAK_UNPOISON(base, HAK_SEGMENT_SIZE);  // asan builds: whatever is mapped here next starts clean
   hak_os.unmap(base, HAK_SEGMENT_SIZE);
@@ -143,16 +180,26 @@ void hak_segment_release(hak_segment_t* s) {
   pthread_mutex_lock(&lists_lock);
   HAK_LIST_PUSH(&cache, s);
   cache_count++;
+  s->in_cache = 1;
   pthread_mutex_unlock(&lists_lock);
+  hak_purge_note();
 }
 
-void hak_segment_purge_cache(uint64_t now_ms, int force) {
-  pthread_mutex_lock(&lists_lock);
+// The earlier of two due times, where 0 is none.
+static uint64_t earlier(uint64_t a, uint64_t b) { return a == 0 || (b != 0 && b < a) ? b : a; }
+
+// Under lists_lock: purges (or unmaps, past HAKMEM_SEGMENT_CACHE) the cached segments idle past
+// the delay; returns when the next one is due (0: none waits).
+static uint64_t purge_cache_locked(uint64_t now_ms, int force) {
+  uint64_t delay = (uint64_t)hak_config.purge_delay_ms, next_due = 0;
   hak_segment_t* next;
   for (hak_segment_t* s = cache; s != NULL; s = next) {
     next = s->next;
     if (s->cached_at_ms == 0) continue;  // already purged
-    if (!force && now_ms - s->cached_at_ms < (uint64_t)hak_config.purge_delay_ms) continue;
+    if (!force && now_ms - s->cached_at_ms < delay) {
+      next_due = earlier(next_due, s->cached_at_ms + delay);
+      continue;
+    }
     if (cache_count > (size_t)hak_config.segment_cache) {
       HAK_LIST_REMOVE(&cache, s);
       cache_count--;
@@ -162,6 +209,12 @@ void hak_segment_purge_cache(uint64_t now_ms, int force) {
       s->cached_at_ms = 0;
     }
   }
+  return next_due;
+}
+
+void hak_segment_purge_cache(uint64_t now_ms, int force) {
+  pthread_mutex_lock(&lists_lock);
+  purge_cache_locked(now_ms, force);
   pthread_mutex_unlock(&lists_lock);
 }
 
@@ -190,8 +243,29 @@ hak_segment_t* hak_segment_adopt(hak_segment_kind_t kind, struct hak_heap_s* hea
   return s;
 }
 
+// Under lists_lock and s's slabs lock.
+static size_t purge_slabs_locked(hak_segment_t* s, uint64_t now_ms, int force);
+
+uint64_t hak_segment_purge_due(uint64_t now_ms, int force) {
+  uint64_t delay = (uint64_t)hak_config.purge_delay_ms;
+  pthread_mutex_lock(&lists_lock);
+  uint64_t next_due = purge_cache_locked(now_ms, force);
+  for (hak_segment_t* s = all_segments; s != NULL; s = s->all_next) {
+    if (s->in_cache || hak_segment_dirty_slabs(s) == 0) continue;
+    hak_segment_lock_slabs(s);
+    purge_slabs_locked(s, now_ms, force);
+    for (uint64_t dirty = s->dirty_mask; dirty; dirty &= dirty - 1) {
+      next_due = earlier(next_due, s->freed_at_ms[__builtin_ctzll(dirty)] + delay);
+    }
+    hak_segment_unlock_slabs(s);
+  }
+  pthread_mutex_unlock(&lists_lock);
+  return next_due;
+}
+
 void hak_segment_slab_freed(hak_segment_t* s, unsigned index, unsigned cls, uint64_t now_ms) {
   uint64_t bit = (uint64_t)1 << index;
+  hak_segment_lock_slabs(s);
   HAK_ASSERT((s->free_mask & bit) == 0);
   // free_mask is read racily by other threads' free validation: store it atomically.
   __atomic_store_n(&s->free_mask, s->free_mask | bit, __ATOMIC_RELAXED);
@@ -199,7 +273,9 @@ void hak_segment_slab_freed(hak_segment_t* s, unsigned index, unsigned cls, uint
   s->freed_at_ms[index] = now_ms;
   s->freed_class[index] = (uint8_t)cls;
   s->free_count++;
-  s->purge_pending++;
+  set_dirty_count(s, s->purge_pending + 1);
+  hak_segment_unlock_slabs(s);
+  hak_purge_note();
 }
 
 static int dirty_slab_of_class(const hak_segment_t* s, unsigned cls) {
@@ -212,14 +288,16 @@ static int dirty_slab_of_class(const hak_segment_t* s, unsigned cls) {
 
 int hak_segment_take_slab(hak_segment_t* s, unsigned cls) {
   if (s->free_mask == 0) return -1;
+  hak_segment_lock_slabs(s);
   int same_class = dirty_slab_of_class(s, cls);
   uint64_t candidates = s->dirty_mask ? s->dirty_mask : s->free_mask;
   unsigned index = same_class >= 0 ? (unsigned)same_class : (unsigned)__builtin_ctzll(candidates);
   uint64_t bit = (uint64_t)1 << index;
-  if (s->dirty_mask & bit) s->purge_pending--;
+  if (s->dirty_mask & bit) set_dirty_count(s, s->purge_pending - 1);
   __atomic_store_n(&s->free_mask, s->free_mask & ~bit, __ATOMIC_RELAXED);
   s->dirty_mask &= ~bit;
   s->free_count--;
+  hak_segment_unlock_slabs(s);
   return (int)index;
 }
 
@@ -231,11 +309,11 @@ static size_t purge_slab(hak_segment_t* s, unsigned i) {
                        : hak_segment_slab_size(s);
   purge_range(start, size);
   s->dirty_mask &= ~((uint64_t)1 << i);
-  s->purge_pending--;
+  set_dirty_count(s, s->purge_pending - 1);
   return size;
 }
 
-size_t hak_segment_purge_slabs(hak_segment_t* s, uint64_t now_ms, int force) {
+static size_t purge_slabs_locked(hak_segment_t* s, uint64_t now_ms, int force) {
   size_t purged = 0;
   for (uint64_t dirty = s->dirty_mask; dirty; dirty &= dirty - 1) {
     unsigned i = (unsigned)__builtin_ctzll(dirty);
@@ -245,12 +323,21 @@ size_t hak_segment_purge_slabs(hak_segment_t* s, uint64_t now_ms, int force) {
   return purged;
 }
 
+size_t hak_segment_purge_slabs(hak_segment_t* s, uint64_t now_ms, int force) {
+  hak_segment_lock_slabs(s);
+  size_t purged = purge_slabs_locked(s, now_ms, force);
+  hak_segment_unlock_slabs(s);
+  return purged;
+}
+
 size_t hak_segment_purge_class(hak_segment_t* s, unsigned cls) {
   size_t purged = 0;
+  hak_segment_lock_slabs(s);
   for (uint64_t dirty = s->dirty_mask; dirty; dirty &= dirty - 1) {
     unsigned i = (unsigned)__builtin_ctzll(dirty);
     if (s->freed_class[i] == cls) purged += purge_slab(s, i);
   }
+  hak_segment_unlock_slabs(s);
   return purged;
 }
 
@@ -266,7 +353,8 @@ void hak_segment_totals(hak_segment_totals_t* out) {
 void hak_segment_repair_counts(hak_segment_t* s) {
   s->dirty_mask &= s->free_mask;
   s->free_count = (uint8_t)__builtin_popcountll(s->free_mask);
-  s->purge_pending = (uint32_t)__builtin_popcountll(s->dirty_mask);
+  set_dirty_count(s, (uint32_t)__builtin_popcountll(s->dirty_mask));
+  s->slabs_lock = 0;  // its thread may have held it when the process forked
 }
 
 void hak_segment_for_each_unowned(void (*visit)(hak_segment_t* segment, void* arg), void* arg) {

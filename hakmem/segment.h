@@ -118,6 +118,13 @@ typedef struct hak_segment_s {
   struct hak_segment_s* next;    // in the owner's list, the cache or an abandoned list
   struct hak_segment_s* prev;
   uint64_t cached_at_ms;
+  // Every mapped segment, for the purger (under the lists lock).
+  struct hak_segment_s* all_next;
+  struct hak_segment_s* all_prev;
+  uint8_t in_cache;
+  // Guards the slab masks, their counts and freed_at_ms between the owner's slow paths and the
+  // purger's thread (a spin lock: held for a few slab operations or one slab's purge).
+  int slabs_lock;
 } hak_segment_t;
 
 // Every slab ends with a header of this size (two cache lines, hak_slab_t in slab.h); slab 0 also holds the segment
@@ -167,6 +174,20 @@ int hak_segment_take_slab(hak_segment_t* segment, unsigned cls);
 size_t hak_segment_purge_slabs(hak_segment_t* segment, uint64_t now_ms, int force);
 // Purges the dirty slabs that last served class `cls`, whatever their age (the class went idle).
 size_t hak_segment_purge_class(hak_segment_t* segment, unsigned cls);
+
+// Nonzero if the segment has free slabs whose pages are still committed (any thread may ask).
+HAK_INLINE uint32_t hak_segment_dirty_slabs(const hak_segment_t* segment) {
+  return __atomic_load_n(&segment->purge_pending, __ATOMIC_RELAXED);
+}
+
+// The lock of the slab masks (slabs_lock), for readers that must see them whole (the checker).
+void hak_segment_lock_slabs(hak_segment_t* segment);
+void hak_segment_unlock_slabs(hak_segment_t* segment);
+
+// For the purger's thread: purges the dirty slabs of every mapped segment and the cached
+// segments idle past the purge delay (all of them if `force`); returns when the next of what
+// still waits is due (hak_os_now_ms time; 0: nothing waits).
+uint64_t hak_segment_purge_due(uint64_t now_ms, int force);
 
 // Counts for stats (approximate while other threads allocate).
 typedef struct hak_segment_totals_s {

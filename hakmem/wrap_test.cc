@@ -30,7 +30,11 @@ void WithRouted(int tiny, int mid, int large, int huge, void (*body)()) {
   hak_config.wrap_large = !large;
   hak_config.wrap_huge = !huge;
   std::thread(body).join();
-  hak_config = saved;
+  // Field by field: a background thread (the purger) may be reading the others.
+  hak_config.wrap_tiny = saved.wrap_tiny;
+  hak_config.wrap_mid = saved.wrap_mid;
+  hak_config.wrap_large = saved.wrap_large;
+  hak_config.wrap_huge = saved.wrap_huge;
 }
 
 TEST(Wrap, OffByDefault) {

@@ -54,7 +54,7 @@ expect 2 "$cli" frobnicate
 expect 0 "$cli" explain HAKMEM_PURGE_DELAY_MS
 grep -q "low-memory: 20" "$out" || fail "explain lacks the profile defaults: $(cat "$out")"
 expect 0 "$cli" explain HAKMEM_PROFILE
-expect 1 "$cli" explain HAKMEM_PURGE
+expect 1 "$cli" explain HAKMEM_PURGE_DELAY
 grep -q "did you mean HAKMEM_PURGE_DELAY_MS" "$err" || fail "explain of an unknown name"
 
 # The launcher preloads hakmem, which reads the caller's HAKMEM_* variables.

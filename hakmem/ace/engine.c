@@ -9,6 +9,7 @@
 #include "hakmem/ace/policy.h"
 #include "hakmem/config.h"
 #include "hakmem/heap.h"
+#include "hakmem/init.h"
 #include "hakmem/os/os.h"
 #include "hakmem/pool/large.h"
 #include "hakmem/size_class.h"
@@ -22,20 +23,23 @@ HAK_STATIC_ASSERT(HAK_ACE_MID_CLASSES == HAK_MID_CLASSES, "one mid class numberi
 
 enum { STOPPED, RUNNING, STOPPING };
 
-// Three locks. engine_lock guards the learner and publication, and the fork handlers take it, so
-// a child never inherits a policy half published; it is a leaf: nothing else is locked while it
-// is held, so no order with the heap, segment and large pool locks (taken by observation) can
-// invert whichever order the fork handlers run in. window_lock makes one window at a time (the
-// thread's, or a slow path's while the program has one thread). control_lock serialises start
-// and stop, which create and join the thread (and may allocate). A fork child makes the last two
-// anew.
+// Three locks. engine_lock guards the learner and publication; it is a leaf: nothing else is
+// locked while it is held. window_lock makes one window at a time (the thread's, or a slow
+// path's while the program has one thread) and guards the learner's first set-up; observation
+// takes the heap registry's and the large pool's locks under it, so it comes first in the
+// process's lock order: the fork handlers take it before init's handlers take the others (this
+// box registers after process init, and prepare handlers run in reverse order), then
+// engine_lock, so a child never inherits a window or a policy half made. control_lock serialises
+// start and stop, which create and join the thread (and may allocate). A fork child makes all
+// three anew. (No pthread_once around the set-up: ThreadSanitizer's does not restart in a fork
+// child one that another thread was running, and the child would wait for it forever.)
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t control_lock = PTHREAD_MUTEX_INITIALIZER;
 static int state;             // __atomic; changed under control_lock
 static pthread_t thread;
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
-static pthread_once_t learner_once = PTHREAD_ONCE_INIT;
+static int learner_ready;  // __atomic; set under window_lock
 
 static hak_ace_learner_t learner;  // under engine_lock
 
@@ -167,8 +171,15 @@ static void start_hook(void);
 static HAK_TLS unsigned hook_calls;
 static HAK_TLS int in_hook;  // what the hook calls may allocate, and come back here
 
-static void fork_prepare(void) { pthread_mutex_lock(&engine_lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&engine_lock); }
+static void fork_prepare(void) {
+  pthread_mutex_lock(&window_lock);
+  pthread_mutex_lock(&engine_lock);
+}
+
+static void fork_parent(void) {
+  pthread_mutex_unlock(&engine_lock);
+  pthread_mutex_unlock(&window_lock);
+}
 
 // The child has no engine thread: it starts one of its own the lazy way, learning on from the
 // parent's state (whole: the parent's thread was between windows).
@@ -206,10 +217,18 @@ static void learner_setup(void) {
   __atomic_store_n(&window_start_ms, hak_os_now_ms(), __ATOMIC_RELAXED);
 }
 
-// Once: the fork handlers (before any window publishes), then the learner.
+// Once: the fork handlers (after the process's own, before any window publishes), then the
+// learner.
 static void setup(void) {
+  if (__atomic_load_n(&learner_ready, __ATOMIC_ACQUIRE)) return;
+  hak_init();
   pthread_once(&fork_handlers_once, register_fork_handlers);
-  pthread_once(&learner_once, learner_setup);
+  pthread_mutex_lock(&window_lock);
+  if (!__atomic_load_n(&learner_ready, __ATOMIC_RELAXED)) {
+    learner_setup();
+    __atomic_store_n(&learner_ready, 1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&window_lock);
 }
 
 // A second thread costs a program of one thread more than its windows do: with two threads in

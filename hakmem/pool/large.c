@@ -12,6 +12,7 @@
 #include "hakmem/ace/policy.h"
 #include "hakmem/config.h"
 #include "hakmem/os/os.h"
+#include "hakmem/purge_hint.h"
 #include "hakmem/segment.h"
 
 #define ARENA_PAGES ((uint32_t)(HAK_LARGE_ARENA_SIZE / HAK_PAGE_SIZE))
@@ -159,13 +160,21 @@ static void arena_destroy(arena_t* a) {
 // order, and merges each clean span with a clean free span just before it. Freed spans merge
 // only with dirty neighbours (release_span), so a large clean span never turns dirty because of
 // a small free next to it.
+// When the next dirty span not yet due is (0: none), found by the last purge.
+static uint64_t next_due_ms;
+
 static void purge_arena(arena_t* a, uint64_t now, uint64_t delay, int force) {
   uint32_t clean_before = NO_PAGE;  // first page of a free clean span ending at `page`
   for (uint32_t page = FIRST_PAGE; page < ARENA_PAGES;) {
     uint32_t entry = a->span[page];
     uint32_t pages = entry & SPAN_PAGES;
     uint32_t next = page + pages;
-    if ((entry & SPAN_DIRTY) && (force || (uint32_t)now - a->freed_at[page] >= delay)) {
+    uint32_t age = (uint32_t)now - a->freed_at[page];  // freed_at holds the low 32 bits
+    if ((entry & SPAN_DIRTY) && !force && age < delay) {
+      uint64_t due = now + (delay - age);
+      if (next_due_ms == 0 || due < next_due_ms) next_due_ms = due;
+    }
+    if ((entry & SPAN_DIRTY) && (force || age >= delay)) {
       uint32_t freed_at = a->freed_at[page];
       bin_remove(a, page);
       hak_os.purge(page_address(a, page), (size_t)pages * HAK_PAGE_SIZE);
@@ -192,6 +201,7 @@ static void purge(uint64_t now, int force) {
   uint64_t delay = (uint64_t)hak_config.purge_delay_ms;
   arena_t* next;
   int kept_empty = 0;
+  next_due_ms = 0;
   for (arena_t* a = arenas; a != NULL; a = next) {
     next = a->next;
     if (a->free_pages == USABLE_PAGES && (force || now - a->empty_since_ms >= delay)) {
@@ -200,6 +210,9 @@ static void purge(uint64_t now, int force) {
         continue;
       }
       kept_empty = 1;
+    } else if (a->free_pages == USABLE_PAGES) {
+      uint64_t due = a->empty_since_ms + delay;
+      if (next_due_ms == 0 || due < next_due_ms) next_due_ms = due;
     }
     if (a->dirty_pages) purge_arena(a, now, delay, force);
   }
@@ -297,6 +310,7 @@ static void release_span(arena_t* a, uint32_t first, uint32_t pages, uint64_t no
     pages += right;
   }
   bin_insert(a, first, pages, SPAN_DIRTY, (uint32_t)now);
+  hak_purge_note();
   if (a->free_pages == USABLE_PAGES) a->empty_since_ms = now;
 }
 
@@ -359,6 +373,14 @@ size_t hak_large_usable_size(const void* p) {
   size_t n = a ? (size_t)(a->span[first] & SPAN_PAGES) * HAK_PAGE_SIZE : 0;
   unlock_pool();
   return n;
+}
+
+uint64_t hak_large_purge_due(uint64_t now_ms) {
+  lock_pool();
+  purge(now_ms, 0);
+  uint64_t due = next_due_ms;
+  unlock_pool();
+  return due;
 }
 
 void hak_large_trim(void) {

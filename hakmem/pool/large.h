@@ -40,6 +40,10 @@ void* hak_large_resize_in_place(void* p, size_t size);
 // Usable bytes of p, or 0 if p is not the start of a live large block.
 size_t hak_large_usable_size(const void* p);
 
+// For the purger's thread: purges the free spans idle past the purge delay and unmaps the arenas
+// wholly free that long (but one); returns when the next of what still waits is due (0: none).
+uint64_t hak_large_purge_due(uint64_t now_ms);
+
 // Purges every free span and unmaps every wholly free arena now.
 void hak_large_trim(void);
 

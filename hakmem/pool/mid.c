@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "hakmem/init.h"
+#include "hakmem/purge_hint.h"
 #include "hakmem/wrap.h"
 
 // Rounding: a block cached for a larger class, at most mid_rounding_pct of n, rather than
@@ -41,12 +42,14 @@ void hak_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   heap->counters[cls].cache_overflows++;
   if (cache->limit == 0) {
     hak_heap_free_to_slab(heap, (hak_block_t*)p);
+    hak_purge_safe_point();
     return;
   }
   // p joins the cache (the next malloc of this class wants it: it is the warmest block); the
   // older half goes back to the slabs.
   hak_mid_cache_push(cache, p);
   hak_heap_flush_mid_blocks(heap, cls, hak_mid_cache_cut(cache, cls, (cache->limit + 1) / 2));
+  hak_purge_safe_point();
 }
 
 void hak_mid_invalid_free(const void* p) {
