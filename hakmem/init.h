@@ -7,6 +7,9 @@
 #ifndef HAKMEM_INIT_H
 #define HAKMEM_INIT_H
 
+#include <errno.h>
+#include <stdint.h>
+
 #include "hakmem/base.h"
 #include "hakmem/heap.h"
 
@@ -23,6 +26,18 @@ HAK_NOINLINE hak_heap_t* hak_init_thread(void);
 HAK_INLINE hak_heap_t* hak_thread_heap(void) {
   hak_heap_t* heap = hak_tls.heap;
   return HAK_LIKELY(heap != HAK_EMPTY_HEAP) ? heap : hak_init_thread();
+}
+
+// The start of every allocation slow path: the thread's heap, entered (hak_heap_slow_path_enter,
+// its count in *calls); NULL with errno = ENOMEM if it cannot have one.
+HAK_INLINE hak_heap_t* hak_slow_path_heap(uint32_t* calls) {
+  hak_heap_t* heap = hak_thread_heap();
+  if (heap == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  *calls = hak_heap_slow_path_enter(heap);
+  return heap;
 }
 
 HAK_EXTERN_C_END

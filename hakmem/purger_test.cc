@@ -4,7 +4,6 @@
 #include "hakmem/purger.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdint.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "hakmem/base.h"
 #include "hakmem/hakmem.h"
 
@@ -24,17 +24,7 @@ namespace {
 
 constexpr int kDelayMs = 200;  // HAKMEM_PURGE_DELAY_MS in BUILD
 
-long ResidentKiB() {
-  char buf[256];
-  int fd = open("/proc/self/statm", O_RDONLY);
-  if (fd < 0) return -1;
-  ssize_t len = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (len <= 0) return -1;
-  buf[len] = '\0';
-  char* field = strchr(buf, ' ');
-  return field ? strtol(field + 1, nullptr, 10) * (sysconf(_SC_PAGESIZE) / 1024) : -1;
-}
+long ResidentKiB() { return bench_resident_kb(); }
 
 int Threads() {
   int n = 0;

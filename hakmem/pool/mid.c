@@ -1,7 +1,5 @@
 #include "hakmem/pool/mid.h"
 
-#include <errno.h>
-
 #include "hakmem/init.h"
 #include "hakmem/purge_hint.h"
 #include "hakmem/wrap.h"
@@ -18,12 +16,9 @@ static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
 }
 
 void* hak_mid_alloc_slow(size_t n) {
-  hak_heap_t* heap = hak_thread_heap();
-  if (heap == NULL) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  uint32_t calls = hak_heap_slow_path_enter(heap);
+  uint32_t calls;
+  hak_heap_t* heap = hak_slow_path_heap(&calls);
+  if (heap == NULL) return NULL;
   // A routed range never gets a current slab or cached block: all its requests come here.
   if (HAK_UNLIKELY(hak_wrap_routes(n))) return hak_wrap_malloc(n);
   unsigned cls = hak_size_class(n);
