@@ -35,6 +35,10 @@ int Threads() {
   return n;
 }
 
+// On, whatever the environment says (the aarch64 config turns it off for the other tests: see
+// .bazelrc). Called in each test's child before its first allocation reads the configuration.
+void PurgerOn() { setenv("HAKMEM_PURGER", "1", 1); }
+
 void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // Sanitizer runtimes keep shadow memory for every page touched: RSS does not follow the heap.
@@ -80,6 +84,7 @@ long WaitForRssBelow(long kib, int ms) {
 }
 
 void AProgramThatNeverFreesStartsNoThreadIn() {
+  PurgerOn();
     int before = Threads();
     for (int i = 0; i < 2000; i++) memset(hak_malloc(1 + i * 97 % 300000), 1, 1);
     SleepMs(3 * kDelayMs);
@@ -91,6 +96,7 @@ TEST(Purger, AProgramThatNeverFreesStartsNoThread) {
 }
 
 void MemoryFreedThenIdleGoesBackAndTheThreadEndsIn() {
+  PurgerOn();
     std::vector<void*> blocks = AllocateMixed(256, 1);
     long peak = ResidentKiB();
     for (void* p : blocks) hak_free(p);
@@ -111,6 +117,7 @@ TEST(Purger, MemoryFreedThenIdleGoesBackAndTheThreadEnds) {
 }
 
 void MemoryFreedThenOnlySmallChurnGoesBackIn() {
+  PurgerOn();
     std::vector<void*> blocks = AllocateMixed(256, 2);
     long peak = ResidentKiB();
     for (void* p : blocks) hak_free(p);
@@ -133,6 +140,7 @@ TEST(Purger, MemoryFreedThenOnlySmallChurnGoesBack) {
 // Four threads allocate, free half of each other's blocks, then wait on a condition without
 // exiting; the main thread frees the rest and sleeps.
 void MemoryFreedByThreadsThatThenWaitGoesBackIn() {
+  PurgerOn();
     constexpr int kThreads = 4;
     std::vector<std::vector<void*>> blocks(kThreads);
     std::mutex m;
@@ -183,6 +191,7 @@ TEST(Purger, MemoryFreedByThreadsThatThenWaitGoesBack) {
 }
 
 void AForkChildPurgesWithAThreadOfItsOwnIn() {
+  PurgerOn();
     std::vector<void*> first = AllocateMixed(32, 3);
     for (void* p : first) hak_free(p);  // the parent's purger runs across the fork
     std::vector<void*> blocks = AllocateMixed(128, 4);
@@ -201,6 +210,9 @@ void AForkChildPurgesWithAThreadOfItsOwnIn() {
 
 TEST(Purger, AForkChildPurgesWithAThreadOfItsOwn) {
   if (!RssFollowsTheHeap()) GTEST_SKIP() << "sanitizer shadow memory";
+#if defined(__aarch64__)
+  GTEST_SKIP() << "qemu-user aborts when a fork child of a threaded process starts a thread";
+#endif
   EXPECT_EXIT(AForkChildPurgesWithAThreadOfItsOwnIn(), testing::ExitedWithCode(0), "");
 }
 
