@@ -37,7 +37,7 @@ HAK_EXTERN_C_BEGIN
   X(large_max_kb, "HAKMEM_LARGE_MAX_KB", 4096, 64, 16384,                                        \
     "Blocks above 64 KiB up to this many KiB are page spans of shared arenas (reused, merged)")  \
   X(huge_cache_mb, "HAKMEM_HUGE_CACHE_MB", 64, 0, 1048576,                                      \
-    "MiB of freed blocks above 64 KiB kept mapped for reuse (unmapped after the purge delay)")  \
+    "MiB of freed huge blocks (above HAKMEM_LARGE_MAX_KB) kept mapped for reuse, unmapped after the purge delay")\
   X(huge_round_pct, "HAKMEM_HUGE_ROUND_PCT", 125, 100, 400,                                       \
     "A cached block up to this percentage of the request is reused as is, not resized")        \
   X(wrap_tiny, "HAKMEM_WRAP_TINY", 1, 0, 1,                                                      \

@@ -6,7 +6,7 @@
 // abandoned segments. May use: base, os, config. Must not touch slab contents (heap does).
 //
 // Layout of a segment of kind K (slab_size = 64 KiB for SMALL, 1 MiB for MEDIUM):
-//   [slab 0 | slab 1 | ... | slab N-1], each slab ends with its hak_slab_t header (64 bytes);
+//   [slab 0 | slab 1 | ... | slab N-1], each slab ends with its hak_slab_t header (128 bytes);
 //   slab 0 also holds the hak_segment_t header just before its slab header.
 //   So for any block p:  slab header = (p | (slab_size - 1)) + 1 - sizeof(hak_slab_t)
 //                        segment     =  p & ~(HAK_SEGMENT_SIZE - 1)
