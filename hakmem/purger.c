@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hakmem/config.h"
 #include "hakmem/huge.h"
@@ -28,6 +29,26 @@ static uint64_t purge_pass(uint64_t now) {
   due = earlier(due, hak_large_purge_due(now));
   return earlier(due, hak_huge_purge_due(now));
 }
+
+// Sanitizer builds: the program's malloc is the sanitizer's, which a fork child of a threaded
+// process may find locked by a thread it does not have; starting a thread allocates through it
+// (seen: fork_stress's child hung in ASan's calloc under pthread_attr_setaffinity_np). Their
+// fork children purge from their own slow paths only.
+#if HAK_ASAN || defined(__SANITIZE_THREAD__)
+#define SANITIZER_RUNTIME 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SANITIZER_RUNTIME 1
+#endif
+#endif
+#ifndef SANITIZER_RUNTIME
+#define SANITIZER_RUNTIME 0
+#endif
+static pid_t loaded_pid;  // of the process this library was loaded into (a constructor)
+
+// Nonzero in a fork child. By pid rather than from a fork handler: a hung child under ASan had
+// not seen the handler's flag set.
+static int in_fork_child(void) { return getpid() != loaded_pid; }
 
 static int take_running(void) {
   int expected = 0;
@@ -81,7 +102,7 @@ static int create_thread(int pin) {
 // At a safe point, with memory noted as waiting: starts the thread unless one runs (a running one
 // clears the note on its next pass).
 static void start(void) {
-  if (!hak_config.purger) {
+  if (!hak_config.purger || (SANITIZER_RUNTIME && in_fork_child())) {
     __atomic_store_n(&hak_purge_waiting, 0, __ATOMIC_RELAXED);
     return;
   }
@@ -106,5 +127,6 @@ void hak_purger_fork_child(void) {
 }
 
 __attribute__((constructor)) static void arm_starter(void) {
+  loaded_pid = getpid();
   __atomic_store_n(&hak_purge_starter, start, __ATOMIC_RELAXED);
 }

@@ -19,7 +19,8 @@ HAK_EXTERN_C_BEGIN
 // Nonzero while the thread runs (for tests and stats).
 int hak_purger_running(void);
 
-// Fork child: it has no purger; one starts at its next safe point if memory waits.
+// Fork child: it has no purger; one starts at its next safe point if memory waits (not in
+// sanitizer builds, whose malloc a fork child of a threaded process cannot rely on).
 void hak_purger_fork_child(void);
 
 HAK_EXTERN_C_END
