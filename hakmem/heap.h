@@ -179,9 +179,9 @@ HAK_INLINE void* hak_heap_alloc_from_slabs(hak_heap_t* heap, unsigned cls, uint3
 // Gives mid block b, owned by this thread, back to its slab (no longer through the thread's mid
 // cache); its slab is kept or retired if this empties it.
 void hak_heap_free_to_slab(hak_heap_t* heap, hak_block_t* b);
-// Gives a list of mid blocks of class `cls`, cut from this thread's mid cache, back to their
-// slabs (counted as flushed); slabs they empty are kept or retired.
-void hak_heap_flush_mid_blocks(hak_heap_t* heap, unsigned cls, hak_block_t* blocks);
+// Keeps the newest `keep` blocks of the mid cache of class `cls` and gives the others back to
+// their slabs (counted as flushed); slabs they empty are kept or retired.
+void hak_heap_trim_mid_cache(hak_heap_t* heap, unsigned cls, uint32_t keep);
 
 // Sets up the mid cache of the extra class once the size class table has placed it; the engine
 // places it, each heap's own thread sets up its cache (its slow paths and adoption).

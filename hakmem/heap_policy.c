@@ -14,17 +14,13 @@ void hak_heap_apply_policy(hak_heap_t* heap) {
     hak_mid_cache_t* cache = &heap->mid_cache[i];
     if (cache->block_size == 0) continue;  // the extra class, not placed
     cache->limit = policy.mid_cache_limit[i];
-    unsigned cls = HAK_TINY_CLASSES + i;
-    hak_heap_flush_mid_blocks(heap, cls, hak_mid_cache_cut(cache, cls, cache->limit));
+    hak_heap_trim_mid_cache(heap, HAK_TINY_CLASSES + i, cache->limit);
   }
   // An idle class's cached blocks, its empty slabs and their pages go back now rather than after
   // the purge delay.
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
     if (!hak_ace_policy_idle(&policy, c)) continue;
-    if (c >= HAK_TINY_CLASSES) {
-      hak_mid_cache_t* cache = &heap->mid_cache[c - HAK_TINY_CLASSES];
-      hak_heap_flush_mid_blocks(heap, c, hak_mid_cache_cut(cache, c, 0));
-    }
+    if (c >= HAK_TINY_CLASSES) hak_heap_trim_mid_cache(heap, c, 0);
     hak_heap_release_class(heap, c);
   }
 }

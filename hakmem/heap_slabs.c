@@ -245,7 +245,8 @@ void hak_heap_free_to_slab(hak_heap_t* heap, hak_block_t* b) {
   }
 }
 
-void hak_heap_flush_mid_blocks(hak_heap_t* heap, unsigned cls, hak_block_t* blocks) {
+void hak_heap_trim_mid_cache(hak_heap_t* heap, unsigned cls, uint32_t keep) {
+  hak_block_t* blocks = hak_mid_cache_cut(&heap->mid_cache[cls - HAK_TINY_CLASSES], cls, keep);
   while (blocks) {
     hak_block_t* next = hak_mid_cache_link(blocks, cls);
     heap->counters[cls].cache_flushed++;
@@ -343,8 +344,7 @@ static void collect_partial(hak_heap_t* heap, unsigned cls) {
 
 void hak_heap_trim(hak_heap_t* heap) {
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
-    unsigned cls = HAK_TINY_CLASSES + i;
-    hak_heap_flush_mid_blocks(heap, cls, hak_mid_cache_cut(&heap->mid_cache[i], cls, 0));
+    hak_heap_trim_mid_cache(heap, HAK_TINY_CLASSES + i, 0);
   }
   hak_heap_reclaim_abandoned(heap, UINT32_MAX);
   retire_kept_empty(heap);

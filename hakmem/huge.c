@@ -104,22 +104,25 @@ static void* cache_take(size_t usable) {
   return block;
 }
 
-// Unmaps blocks cached longer than the purge delay (all with `force`); returns them outside the
-// lock.
-static void cache_expire(uint64_t now_ms, int force) {
+// Unmaps blocks cached longer than the purge delay (all with `force`), outside the lock; returns
+// when the next of those kept is due (0: none).
+static uint64_t cache_expire(uint64_t now_ms, int force) {
   void* expired[CACHE_SLOTS];
   unsigned n = 0;
+  uint64_t delay = (uint64_t)hak_config.purge_delay_ms, next_due = 0;
   lock_cache();
   for (unsigned i = 0; i < cache_count;) {
-    if (force || now_ms - cache[i].cached_at_ms >= (uint64_t)hak_config.purge_delay_ms) {
+    if (force || now_ms - cache[i].cached_at_ms >= delay) {
       expired[n++] = cache[i].block;
       cache_remove_locked(i);
     } else {
+      next_due = hak_purge_earlier(next_due, cache[i].cached_at_ms + delay);
       i++;
     }
   }
   pthread_mutex_unlock(&cache_lock);
   for (unsigned i = 0; i < n; i++) unmap_block(expired[i]);
+  return next_due;
 }
 
 // Keeps a freed block for reuse if the cache has room; returns 0 if the caller must unmap it.
@@ -140,17 +143,7 @@ static int cache_put(void* block, uint64_t now_ms) {
 
 void hak_huge_trim(void) { cache_expire(0, 1); }
 
-uint64_t hak_huge_purge_due(uint64_t now_ms) {
-  cache_expire(now_ms, 0);
-  uint64_t due = 0;
-  lock_cache();
-  for (unsigned i = 0; i < cache_count; i++) {
-    uint64_t at = cache[i].cached_at_ms + (uint64_t)hak_config.purge_delay_ms;
-    if (due == 0 || at < due) due = at;
-  }
-  pthread_mutex_unlock(&cache_lock);
-  return due;
-}
+uint64_t hak_huge_purge_due(uint64_t now_ms) { return cache_expire(now_ms, 0); }
 
 static void* huge_resize(void* p, size_t usable);
 

@@ -8,6 +8,8 @@
 #ifndef HAKMEM_PURGE_HINT_H
 #define HAKMEM_PURGE_HINT_H
 
+#include <stdint.h>
+
 #include "hakmem/base.h"
 
 HAK_EXTERN_C_BEGIN
@@ -23,6 +25,12 @@ HAK_INLINE void hak_purge_note(void) {
   if (!__atomic_load_n(&hak_purge_waiting, __ATOMIC_RELAXED)) {
     __atomic_store_n(&hak_purge_waiting, 1, __ATOMIC_RELAXED);
   }
+}
+
+// The earlier of two due times (hak_os_now_ms time), where 0 is none: how the boxes tell the
+// purger when what still waits is next due.
+HAK_INLINE uint64_t hak_purge_earlier(uint64_t a, uint64_t b) {
+  return a == 0 || (b != 0 && b < a) ? b : a;
 }
 
 HAK_NOINLINE void hak_purge_start(void);

@@ -20,14 +20,12 @@ static int running;  // __atomic
 
 int hak_purger_running(void) { return __atomic_load_n(&running, __ATOMIC_ACQUIRE); }
 
-static uint64_t earlier(uint64_t a, uint64_t b) { return a == 0 || (b != 0 && b < a) ? b : a; }
-
 // One pass over every box that keeps freed memory committed; returns when what still waits is
 // next due (0: nothing waits).
 static uint64_t purge_pass(uint64_t now) {
   uint64_t due = hak_segment_purge_due(now, 0);
-  due = earlier(due, hak_large_purge_due(now));
-  return earlier(due, hak_huge_purge_due(now));
+  due = hak_purge_earlier(due, hak_large_purge_due(now));
+  return hak_purge_earlier(due, hak_huge_purge_due(now));
 }
 
 // Sanitizer builds: the program's malloc is the sanitizer's, which a fork child of a threaded

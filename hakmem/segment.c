@@ -43,18 +43,10 @@ hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word) {
 }
 
 // The mapped segments, for the purger: a list of their own links, under lists_lock.
-static void all_push(hak_segment_t* s) {
-  s->all_prev = NULL;
-  s->all_next = all_segments;
-  if (all_segments) all_segments->all_prev = s;
-  all_segments = s;
-}
+static void all_push(hak_segment_t* s) { HAK_LIST_PUSH_LINKED(&all_segments, s, all_next, all_prev); }
 
 static void all_remove(hak_segment_t* s) {
-  if (s->all_prev) s->all_prev->all_next = s->all_next;
-  else all_segments = s->all_next;
-  if (s->all_next) s->all_next->all_prev = s->all_prev;
-  s->all_next = s->all_prev = NULL;
+  HAK_LIST_REMOVE_LINKED(&all_segments, s, all_next, all_prev);
 }
 
 void hak_segment_lock_slabs(hak_segment_t* s) {
@@ -63,7 +55,9 @@ void hak_segment_lock_slabs(hak_segment_t* s) {
   }
 }
 
-void hak_segment_unlock_slabs(hak_segment_t* s) { __atomic_store_n(&s->slabs_lock, 0, __ATOMIC_RELEASE); }
+void hak_segment_unlock_slabs(hak_segment_t* s) {
+  __atomic_store_n(&s->slabs_lock, 0, __ATOMIC_RELEASE);
+}
 
 static void set_dirty_count(hak_segment_t* s, uint32_t n) {
   __atomic_store_n(&s->purge_pending, n, __ATOMIC_RELAXED);
@@ -185,9 +179,6 @@ void hak_segment_release(hak_segment_t* s) {
   hak_purge_note();
 }
 
-// The earlier of two due times, where 0 is none.
-static uint64_t earlier(uint64_t a, uint64_t b) { return a == 0 || (b != 0 && b < a) ? b : a; }
-
 // Under lists_lock: purges (or unmaps, past HAKMEM_SEGMENT_CACHE) the cached segments idle past
 // the delay; returns when the next one is due (0: none waits).
 static uint64_t purge_cache_locked(uint64_t now_ms, int force) {
@@ -197,7 +188,7 @@ static uint64_t purge_cache_locked(uint64_t now_ms, int force) {
     next = s->next;
     if (s->cached_at_ms == 0) continue;  // already purged
     if (!force && now_ms - s->cached_at_ms < delay) {
-      next_due = earlier(next_due, s->cached_at_ms + delay);
+      next_due = hak_purge_earlier(next_due, s->cached_at_ms + delay);
       continue;
     }
     if (cache_count > (size_t)hak_config.segment_cache) {
@@ -255,7 +246,7 @@ uint64_t hak_segment_purge_due(uint64_t now_ms, int force) {
     hak_segment_lock_slabs(s);
     purge_slabs_locked(s, now_ms, force);
     for (uint64_t dirty = s->dirty_mask; dirty; dirty &= dirty - 1) {
-      next_due = earlier(next_due, s->freed_at_ms[__builtin_ctzll(dirty)] + delay);
+      next_due = hak_purge_earlier(next_due, s->freed_at_ms[__builtin_ctzll(dirty)] + delay);
     }
     hak_segment_unlock_slabs(s);
   }

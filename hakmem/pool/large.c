@@ -156,13 +156,13 @@ static void arena_destroy(arena_t* a) {
   hak_os.unmap(a, HAK_LARGE_ARENA_SIZE);
 }
 
+// When the next dirty span or empty arena not yet due is (0: none), found by the last purge.
+static uint64_t next_due_ms;
+
 // Purges the free spans of `a` idle for `delay` ms (all if `force`), walking the arena in address
 // order, and merges each clean span with a clean free span just before it. Freed spans merge
 // only with dirty neighbours (release_span), so a large clean span never turns dirty because of
 // a small free next to it.
-// When the next dirty span not yet due is (0: none), found by the last purge.
-static uint64_t next_due_ms;
-
 static void purge_arena(arena_t* a, uint64_t now, uint64_t delay, int force) {
   uint32_t clean_before = NO_PAGE;  // first page of a free clean span ending at `page`
   for (uint32_t page = FIRST_PAGE; page < ARENA_PAGES;) {
@@ -171,8 +171,7 @@ static void purge_arena(arena_t* a, uint64_t now, uint64_t delay, int force) {
     uint32_t next = page + pages;
     uint32_t age = (uint32_t)now - a->freed_at[page];  // freed_at holds the low 32 bits
     if ((entry & SPAN_DIRTY) && !force && age < delay) {
-      uint64_t due = now + (delay - age);
-      if (next_due_ms == 0 || due < next_due_ms) next_due_ms = due;
+      next_due_ms = hak_purge_earlier(next_due_ms, now + (delay - age));
     }
     if ((entry & SPAN_DIRTY) && (force || age >= delay)) {
       uint32_t freed_at = a->freed_at[page];
@@ -211,8 +210,7 @@ static void purge(uint64_t now, int force) {
       }
       kept_empty = 1;
     } else if (a->free_pages == USABLE_PAGES) {
-      uint64_t due = a->empty_since_ms + delay;
-      if (next_due_ms == 0 || due < next_due_ms) next_due_ms = due;
+      next_due_ms = hak_purge_earlier(next_due_ms, a->empty_since_ms + delay);
     }
     if (a->dirty_pages) purge_arena(a, now, delay, force);
   }

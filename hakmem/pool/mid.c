@@ -43,7 +43,7 @@ void hak_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   // p joins the cache (the next malloc of this class wants it: it is the warmest block); the
   // older half goes back to the slabs.
   hak_mid_cache_push(cache, p);
-  hak_heap_flush_mid_blocks(heap, cls, hak_mid_cache_cut(cache, cls, (cache->limit + 1) / 2));
+  hak_heap_trim_mid_cache(heap, cls, (cache->limit + 1) / 2);
   hak_purge_safe_point();
 }
 
