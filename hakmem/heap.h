@@ -3,14 +3,14 @@
 //
 // Owns: hak_heap_t, the thread's TLS (hak_tls), the heap registry, heap lifetime (heap.c), the
 // slab queues (heap_slabs.c: refill, retire, purge, free validation) and the narrow interface the
-// adaptive cache engine reaches heaps through (heap_ace.c: observe, and each heap taking up the
-// published policy on its own slow path). May use: base, list, os, config, size_class, segment,
-// slab, pool/mid_cache, ace/policy. Must not touch: tiny/ and pool/mid (the fast paths above it
+// adaptive cache engine reaches heaps through (heap_observe.c; heap_policy.c: each heap takes up
+// the published policy on its own slow path). May use: base, list, os, config, size_class,
+// segment, slab, pool/mid_cache, ace/policy, purge_hint. Must not touch: tiny/ and pool/mid (the fast paths above it
 // and their slow paths, which call in here), the large and huge pools, process init.
 //
 // Threading: a heap is touched only by its thread, except in the atfork child handler (single
 // threaded) and the registry (under its lock). Other threads reach this heap's slabs only via
-// their remote lists (slab.h), and read its counters racily (heap_ace.c).
+// their remote lists (slab.h), and read its counters racily (heap_observe.c).
 //
 // No init branch on the fast paths: hak_tls starts with every direct slot pointing at a static
 // empty slab and `heap` at a static empty heap (no cached blocks, every current slab the empty
@@ -206,7 +206,7 @@ HAK_NOINLINE HAK_COLD void hak_heap_confirm_double_free(hak_slab_t* slab, const 
 // segment cache now.
 void hak_heap_trim(hak_heap_t* heap);
 
-// ---- The adaptive cache engine's interface (heap_ace.c)
+// ---- The adaptive cache engine's interface (heap_policy.c, heap_observe.c)
 
 // hak_heap_apply_policy (above) is the one way a policy reaches a heap: mid cache limits (a
 // cache over its new limit gives back its oldest blocks), mid rounding, and the idle classes'
@@ -224,7 +224,7 @@ typedef struct hak_heap_observation_s {
 } hak_heap_observation_t;
 void hak_heap_observe(hak_heap_observation_t* out);
 
-// ---- Totals for stats (heap_ace.c; approximate while threads run)
+// ---- Totals for stats (heap_observe.c; approximate while threads run)
 
 typedef struct hak_heap_totals_s {
   size_t heaps;
