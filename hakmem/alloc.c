@@ -2,6 +2,7 @@
 #include "hakmem/alloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hakmem/hakmem.h"
@@ -23,7 +24,17 @@ void* hak_alloc_beyond_mid(size_t n) {
 }
 
 static HAK_NORETURN HAK_COLD void foreign_pointer(const void* p, const char* op) {
-  hak_fatal(op, p, "pointer not allocated by hakmem");
+  char detail[96];
+  snprintf(detail, sizeof detail, "%s() of a pointer not allocated by hakmem", op);
+  hak_fatal("invalid pointer", p, detail);
+}
+
+// p lies in hakmem's large or huge pool, but no block there starts at p or the block is free.
+static HAK_NORETURN HAK_COLD void held_pointer_expected(const void* p, const char* op) {
+  char detail[192];
+  snprintf(detail, sizeof detail, "%s() of a pointer into hakmem's memory that is no block it "
+           "holds for the program (freed already, or not a block's start)", op);
+  hak_fatal("invalid pointer", p, detail);
 }
 
 // Nonzero if p is no hakmem block's, but the next allocator's: some HAKMEM_WRAP_* range is routed
@@ -38,7 +49,7 @@ void hak_free_slow(void* p, uintptr_t map_word) {
     hak_wrap_free(p);
     return;
   }
-  if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free of an invalid pointer");
+  if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free");
   uintptr_t kind = map_word & HAK_KIND_MASK;
   if (kind == HAK_KIND_LARGE) {
     hak_large_free(p);
@@ -54,17 +65,17 @@ void* hak_malloc(size_t size) { return hak_alloc_inline(size); }
 
 void hak_free(void* ptr) { hak_free_inline(ptr); }
 
-size_t hak_usable_size(const void* p) {
-  if (p == NULL) return 0;
+// The usable size of p, a block the program holds; aborts naming the error for anything else,
+// in `op`'s name.
+static size_t usable_size(const void* p, const char* op) {
   uintptr_t word = hak_map_word_checked(p);
   if (HAK_UNLIKELY(next_allocators(p, word))) return hak_wrap_usable_size((void*)p);
-  if (!hak_map_in_range(p)) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
-  if (word == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
+  if (!hak_map_in_range(p) || word == 0) foreign_pointer(p, op);
   uintptr_t kind = word & HAK_KIND_MASK;
   size_t n = kind == HAK_KIND_LARGE  ? hak_large_usable_size(p)
              : kind == HAK_KIND_HUGE ? hak_huge_usable_size(p)
-                                     : hak_heap_usable_size(p, word);
-  if (n == 0) foreign_pointer(p, "malloc_usable_size of an invalid pointer");
+                                     : hak_heap_usable_size(p, word, op);
+  if (n == 0) held_pointer_expected(p, op);
 #if HAK_ASAN
   // Only the requested bytes are addressable (see hak_asan_mark_allocated): report those, as
   // ASan's own malloc_usable_size does, so callers that use the whole usable size stay valid.
@@ -72,6 +83,11 @@ size_t hak_usable_size(const void* p) {
   if (poisoned != NULL) n = (size_t)(poisoned - (const char*)p);
 #endif
   return n;
+}
+
+size_t hak_usable_size(const void* p) {
+  if (p == NULL) return 0;
+  return usable_size(p, "malloc_usable_size");
 }
 
 void* hak_calloc(size_t count, size_t size) {
@@ -113,7 +129,7 @@ void* hak_realloc(void* p, size_t size) {
   if (HAK_UNLIKELY(next_allocators(p, hak_map_word_checked(p)))) {
     return realloc_from_next(p, size);
   }
-  size_t old = hak_usable_size(p);
+  size_t old = usable_size(p, "realloc");
   uintptr_t kind = hak_map_word(p) & HAK_KIND_MASK;
   int large_size = size > HAK_MID_MAX && size <= hak_large_max();
   if (kind == HAK_KIND_HUGE && size > hak_large_max()) return hak_huge_realloc(p, size);
@@ -144,7 +160,10 @@ static void* aligned_from_classes(size_t alignment, size_t size) {
   for (unsigned c = 0; c < HAK_REGULAR_CLASSES; c++) {
     size_t block = hak_class_size(c);
     if (block >= need && block % alignment == 0 && hak_size_class(block) == c) {
-      return hak_alloc_inline(block);
+      if (block <= HAK_TINY_MAX) return hak_alloc_inline(block);
+      // Not rounded up to a larger class: its blocks need not be multiples of `alignment`.
+      return hak_asan_mark_allocated(hak_debug_note_alloc(hak_mid_alloc_unrounded(block), block),
+                                     block);
     }
   }
   hak_fatal("no size class fits an aligned request", NULL, "HAK_MID_MAX must be a power of two");

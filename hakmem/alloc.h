@@ -27,7 +27,7 @@ HAK_NOINLINE void hak_free_slow(void* p, uintptr_t map_word);
 HAK_INLINE void* hak_asan_mark_allocated(void* p, size_t n) {
 #if HAK_ASAN
   if (p != NULL && n <= HAK_MID_MAX) {
-    size_t block = hak_heap_usable_size(p, hak_map_word(p));  // 0: a huge block kept by realloc
+    size_t block = hak_heap_usable_size(p, hak_map_word(p), NULL);  // 0: a huge block kept by realloc
     if (block == 0) return p;
     HAK_UNPOISON(p, n);
     HAK_POISON((char*)p + n, block - n);

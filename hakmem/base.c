@@ -19,7 +19,7 @@ volatile int hak_fatal_reported;
 void hak_fatal(const char* what, const void* address, const char* detail) {
   hak_fatal_reported = 1;
   // snprintf into a stack buffer does not allocate; fprintf could.
-  char line[256];
+  char line[384];
   int n = snprintf(line, sizeof line, "hakmem: %s at %p%s%s; aborting\n", what, address,
                    detail ? ": " : "", detail ? detail : "");
   if (n > 0) write_all(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);

@@ -187,20 +187,17 @@ void hak_heap_trim_mid_cache(hak_heap_t* heap, unsigned cls, uint32_t keep);
 // places it, each heap's own thread sets up its cache (its slow paths and adoption).
 void hak_heap_sync_extra_class(hak_heap_t* heap);
 
-// A slab that the fast path emptied (used reached 0) on its owner thread.
-HAK_NOINLINE void hak_heap_slab_emptied(hak_slab_t* slab);
+// The tiny free fast path freed `block` and so emptied its slab (used reached 0) on its owner
+// thread. (The block, not the slab: the fast path need not keep the header's address.)
+HAK_NOINLINE void hak_heap_tiny_slab_emptied(void* block);
 // Free of a SMALL/MEDIUM block that missed the fast paths. `map_word` is hak_map_word(p).
 HAK_NOINLINE void hak_heap_free_slow(void* p, uintptr_t map_word);
-// Usable size of a block in a SMALL/MEDIUM segment, or 0 if p is not one.
-size_t hak_heap_usable_size(const void* p, uintptr_t map_word);
+// Usable size of a block in a SMALL/MEDIUM segment, or 0 if p lies in none. With `op` ("realloc",
+// ...) set, aborts naming the error unless p is a block the program holds.
+size_t hak_heap_usable_size(const void* p, uintptr_t map_word, const char* op);
 
 // Aborts naming p, a freed pointer that is not a valid block: `detail` says what is wrong.
 HAK_NORETURN HAK_COLD void hak_heap_invalid_free(const void* p, const char* detail);
-
-// Secure builds: block p of `slab`, owned by this thread, looks free already. Aborts naming a
-// double free if p is on one of the slab's lists or the thread's mid cache; returns otherwise
-// (program data that happened to decode to a link).
-HAK_NOINLINE HAK_COLD void hak_heap_confirm_double_free(hak_slab_t* slab, const void* p);
 
 // Returns every purgeable page of this thread's heap (its mid caches flushed first) and of the
 // segment cache now.

@@ -5,7 +5,7 @@
 //                   └─ next partial slab │ sweep full list (when it grew enough)
 //                   └─ fresh_slab ─ own segment │ adopt (heap.c) │ acquire a segment
 // Free:
-//   fast path emptied a slab (used hit 0) ── hak_heap_slab_emptied ── keep one │ retire
+//   fast path emptied a slab (used hit 0) ── hak_heap_tiny_slab_emptied ── keep one │ retire
 //   fast path missed ── hak_heap_free_slow ─ validate ─ local free │ remote push (slab.h)
 #include <stdlib.h>
 #include <string.h>
@@ -227,7 +227,7 @@ hak_slab_t* hak_heap_refill_slow(hak_heap_t* heap, unsigned cls, uint32_t calls)
 }
 
 void hak_heap_invalid_free(const void* p, const char* detail) {
-  hak_fatal("free of an invalid pointer", p, detail);
+  hak_fatal("invalid pointer", p, detail);
 }
 
 // Unlike tiny frees, a mid free moves its slab off the full list at once: mid slabs hold few
@@ -235,9 +235,7 @@ void hak_heap_invalid_free(const void* p, const char* detail) {
 void hak_heap_free_to_slab(hak_heap_t* heap, hak_block_t* b) {
   hak_slab_t* s = hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT);
   // The mid free fast path could not see the carved count.
-  if (hak_config.check_frees && !hak_slab_is_block(s, b)) {
-    hak_heap_invalid_free(b, "not the start of a block");
-  }
+  if (!hak_slab_is_block(s, b)) hak_slab_invalid_block(s, b, "free");
   if (hak_slab_free_local(s, b)) {
     slab_emptied(heap, s);
   } else if (s->list == HAK_SLAB_FULL) {
@@ -295,38 +293,34 @@ static void slab_emptied(hak_heap_t* heap, hak_slab_t* s) {
   retire(heap, s);
 }
 
-void hak_heap_slab_emptied(hak_slab_t* s) {
-  slab_emptied(hak_tls.heap, s);
+void hak_heap_tiny_slab_emptied(void* block) {
+  slab_emptied(hak_tls.heap, hak_small_slab_of(block));
   hak_purge_safe_point();
 }
 
 void hak_heap_free_slow(void* p, uintptr_t map_word) {
   hak_segment_t* seg = hak_segment_lookup(p, map_word);
-  if (seg == NULL) hak_heap_invalid_free(p, "not allocated by hakmem");
+  if (seg == NULL) hak_heap_invalid_free(p, "free() of an address in no valid segment of hakmem");
   hak_slab_t* s = hak_slab_of_shift(p, seg->slab_shift);
-  uint64_t free_mask = __atomic_load_n(&seg->free_mask, __ATOMIC_RELAXED);
-  if (free_mask & ((uint64_t)1 << s->index)) {
-    hak_heap_invalid_free(p, "its slab is free (double free?)");
-  }
-  if (hak_config.check_frees && !hak_slab_is_block(s, p)) {
-    hak_heap_invalid_free(p, "not the start of a block");
+  if (!hak_slab_is_block(s, p) || hak_block_is_free((const hak_block_t*)p, s)) {
+    hak_slab_invalid_block(s, p, "free");
   }
   uintptr_t owner = map_word & ~(uintptr_t)HAK_KIND_MASK;
-  int looks_free = hak_block_looks_free((const hak_block_t*)p, seg->slab_shift);
   if (owner == hak_thread_id()) {
-    if (HAK_UNLIKELY(looks_free)) hak_heap_confirm_double_free(s, p);
     if (hak_slab_free_local(s, p)) slab_emptied(hak_tls.heap, s);
   } else {
-    // Another thread's lists cannot be walked from here: a block that looks free is taken to be.
-    if (HAK_UNLIKELY(looks_free)) hak_fatal("double free detected", p, "the block is free already");
     hak_slab_free_remote(s, p);
   }
 }
 
-size_t hak_heap_usable_size(const void* p, uintptr_t map_word) {
+size_t hak_heap_usable_size(const void* p, uintptr_t map_word, const char* op) {
   hak_segment_t* seg = hak_segment_lookup(p, map_word);
   if (seg == NULL) return 0;
-  return hak_slab_of_shift(p, seg->slab_shift)->block_size;
+  hak_slab_t* s = hak_slab_of_shift(p, seg->slab_shift);
+  if (op != NULL && (!hak_slab_is_block(s, p) || hak_block_is_free((const hak_block_t*)p, s))) {
+    hak_slab_invalid_block(s, p, op);
+  }
+  return s->block_size;
 }
 
 // Takes the remote frees waiting on the current and partial slabs of `cls`; gives back the
@@ -353,25 +347,4 @@ void hak_heap_trim(hak_heap_t* heap) {
     collect_partial(heap, c);
   }
   purge_heap(heap, hak_os_now_ms(), 1);
-}
-
-static int list_holds(const hak_block_t* list, const void* p, size_t max) {
-  for (size_t n = 0; list != NULL && n <= max; n++, list = hak_block_next(list)) {
-    if (list == p) return 1;
-  }
-  return 0;
-}
-
-void hak_heap_confirm_double_free(hak_slab_t* slab, const void* p) {
-  // Remote frees only prepend to their list: a snapshot of its head can be walked.
-  const hak_block_t* remote = (const hak_block_t*)__atomic_load_n(&slab->remote, __ATOMIC_ACQUIRE);
-  int found = list_holds(slab->free, p, slab->capacity) ||
-              list_holds(slab->local_free, p, slab->capacity) ||
-              list_holds(remote, p, slab->capacity);
-  unsigned cls = slab->class_idx;
-  if (!found && cls >= HAK_TINY_CLASSES && cls < HAK_CLASS_COUNT) {
-    const hak_mid_cache_t* cache = &hak_tls.heap->mid_cache[cls - HAK_TINY_CLASSES];
-    found = list_holds(cache->head, p, cache->count);
-  }
-  if (found) hak_fatal("double free detected", p, "the block is on a free list");
 }

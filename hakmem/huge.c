@@ -212,9 +212,9 @@ void hak_huge_free(void* p) {
   huge_header_t* h = checked_header(p);
   if (h == NULL && ((uintptr_t)p & (HAK_PAGE_SIZE - 1)) == 0 &&
       header_of(p)->magic == (CACHED_MAGIC ^ (uintptr_t)p)) {
-    hak_fatal("double free detected", p, "the huge block was already freed");
+    hak_fatal("double free", p, "free() of a huge block that was freed already");
   }
-  HAK_CHECK(h != NULL, "free of an invalid pointer", p, "not the start of a huge block");
+  HAK_CHECK(h != NULL, "invalid pointer", p, "free() of an address that is no huge block's start");
   atomic_fetch_sub_explicit(&live_blocks, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&live_bytes, h->usable, memory_order_relaxed);
   uint64_t now = hak_os_now_ms();
@@ -225,7 +225,7 @@ void hak_huge_free(void* p) {
 
 void* hak_huge_realloc(void* p, size_t size) {
   huge_header_t* h = checked_header(p);
-  HAK_CHECK(h != NULL, "realloc of an invalid pointer", p, "not the start of a huge block");
+  HAK_CHECK(h != NULL, "invalid pointer", p, "realloc() of an address that is no huge block's start");
   size_t usable = page_round(size);
   if (usable < size) {
     errno = ENOMEM;

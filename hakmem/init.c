@@ -47,9 +47,21 @@ static void fork_child(void) {
   hak_purger_fork_child();
 }
 
+// hakmem's layout assumes HAK_PAGE_SIZE pages; on a kernel with other pages its purges and guard
+// pages would fail or hit the wrong memory. It says so in one line and sends every request to
+// the next allocator (wrap.h), whose blocks free, realloc and malloc_usable_size then take.
+static void refuse_other_page_sizes(void) {
+  size_t page = hak_os.page_size();
+  if (page == HAK_PAGE_SIZE) return;
+  hak_warn("hakmem: the kernel's pages are %zu bytes, hakmem needs %zu-byte pages: every "
+           "allocation goes to the next allocator", page, HAK_PAGE_SIZE);
+  hak_config.wrap_tiny = hak_config.wrap_mid = hak_config.wrap_large = hak_config.wrap_huge = 0;
+}
+
 static void process_init(void) {
   initializing_here = 1;
   hak_config_init_once();
+  refuse_other_page_sizes();
 #if HAKMEM_SECURE
   hak_block_keys[0] = (uintptr_t)hak_os_random();
   hak_block_keys[1] = (uintptr_t)hak_os_random();

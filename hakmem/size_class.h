@@ -4,8 +4,9 @@
 // when the extra class is placed, once, a byte at a time (a reader sees the old class or the new
 // one, both of which hold its request).
 //
-// Regular classes: 8, then 16-byte steps to 256, then 8 classes per doubling up to 64 KiB. Every
-// block size >= 16 is a multiple of 16 (alignment), and the waste is bounded:
+// Regular classes: 16-byte steps from 16 to 256, then 8 classes per doubling up to 64 KiB. Every
+// block size is a multiple of 16 (alignment; and a free block has room for its link and the
+// free mark, slab.h), and the waste is bounded:
 //   block_size(class_of(n)) - n  <=  max(15, n / 8)        for 1 <= n <= HAK_MID_MAX
 // Classes [0, HAK_TINY_CLASSES) live in small (64 KiB) slabs, the rest in medium (1 MiB) slabs.
 // One more mid class, HAK_EXTRA_CLASS, has no size until the adaptive cache engine places it
@@ -23,12 +24,12 @@ HAK_EXTERN_C_BEGIN
 
 #define HAK_TINY_MAX ((size_t)1024)
 #define HAK_MID_MAX ((size_t)64 * 1024)
-#define HAK_TINY_CLASSES 33
-#define HAK_REGULAR_CLASSES 81
+#define HAK_TINY_CLASSES 32
+#define HAK_REGULAR_CLASSES 80
 #define HAK_EXTRA_CLASS HAK_REGULAR_CLASSES
 #define HAK_CLASS_COUNT (HAK_REGULAR_CLASSES + 1)
-// Requests up to HAK_TINY_MAX are looked up by (n + 7) / 8.
-#define HAK_TINY_INDEXES (HAK_TINY_MAX / 8 + 1)
+// Requests up to HAK_TINY_MAX are looked up by (n + 15) / 16.
+#define HAK_TINY_INDEXES (HAK_TINY_MAX / 16 + 1)
 
 // Requests above HAK_TINY_MAX are looked up by (n - 1) >> HAK_MID_INDEX_SHIFT.
 #define HAK_MID_INDEX_SHIFT 7
@@ -38,7 +39,7 @@ extern uint32_t hak_class_block_size[HAK_CLASS_COUNT];  // the extra class: 0 un
 extern const uint8_t hak_tiny_class_of_index[HAK_TINY_INDEXES];
 extern uint8_t hak_mid_class_of_index[HAK_MID_INDEXES];
 
-HAK_INLINE size_t hak_tiny_index(size_t n) { return (n + 7) >> 3; }
+HAK_INLINE size_t hak_tiny_index(size_t n) { return (n + 15) >> 4; }
 
 // REQUIRES: HAK_TINY_MAX < n <= HAK_MID_MAX. A table lookup: three instructions where the
 // arithmetic on the leading-zero count took nine.

@@ -1,5 +1,6 @@
 #include "hakmem/slab.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "hakmem/os/os.h"
@@ -25,7 +26,9 @@ int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, 
          slab->block_size == hak_class_size(cls) && slab->index == index &&
          slab->slab_shift == segment->slab_shift &&
          slab->capacity == usable_bytes(index, hak_segment_slab_size(segment)) / slab->block_size &&
-         slab->carved <= slab->capacity;
+         slab->carved <= slab->capacity && slab->block_magic == hak_block_magic(slab->block_size) &&
+         slab->block_magic_shared == slab->block_magic &&
+         slab->carved_limit == hak_block_limit(slab->block_size, slab->carved);
 }
 
 hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, size_t block_size) {
@@ -34,7 +37,8 @@ hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, 
   hak_slab_t* slab = hak_slab_of_shift(start, segment->slab_shift);
   memset(slab, 0, sizeof *slab);
   slab->block_size = (uint32_t)block_size;
-  slab->block_recip = hak_block_recip(block_size);
+  slab->block_magic = hak_block_magic(block_size);
+  slab->block_magic_shared = slab->block_magic;
   slab->capacity = (uint16_t)(usable_bytes(index, slab_size) / block_size);
   slab->class_idx = (uint8_t)cls;
   slab->index = (uint8_t)index;
@@ -100,7 +104,8 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
       unsigned k = i;
 #endif
       hak_block_t* b = (hak_block_t*)(start + (size_t)(chunk + k) * size);
-      HAK_UNPOISON(b, sizeof(hak_block_t));  // a free block's link stays addressable
+      HAK_UNPOISON(b, sizeof(hak_block_t));  // a free block's link and mark stay addressable
+      hak_block_mark_free(b, slab);
       if (last) hak_block_set_next(last, b);
       else first = b;
       last = b;
@@ -111,6 +116,7 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
   // this order, a fork that stops this thread half-way leaves blocks carved but on no list (lost
   // to the child), never blocks on a list that validation says were not carved.
   __atomic_store_n(&slab->carved, (uint16_t)(slab->carved + n), __ATOMIC_RELAXED);
+  slab->carved_limit = hak_block_limit(size, slab->carved);
   slab->used += n;
   __atomic_store_n(&slab->free, first, __ATOMIC_RELEASE);
   return n;
@@ -167,6 +173,7 @@ void hak_slab_unload_free(hak_slab_t* slab) {
 
 void hak_slab_free_remote(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
+  hak_block_mark_free(block, slab);
   uintptr_t head = __atomic_load_n(&slab->remote, __ATOMIC_RELAXED);
   do {
     hak_block_set_next(block, (hak_block_t*)head);
@@ -186,5 +193,37 @@ void hak_slab_check_empty(const hak_slab_t* slab) {
 
 void hak_slab_mark_unused(hak_slab_t* slab) {
   slab->class_idx = HAK_SLAB_UNUSED_CLASS;
+  slab->carved_limit = 0;
   if (slab->slab_shift == HAK_MEDIUM_SLAB_SHIFT) hak_medium_class_set(slab, 0);
+}
+
+void hak_slab_reject_free(const void* p, unsigned slab_shift) {
+  hak_slab_invalid_block(hak_slab_of_shift(p, slab_shift), p, "free");
+}
+
+void hak_slab_invalid_block(const hak_slab_t* slab, const void* p, const char* op) {
+  char detail[192];
+  const char* what = "invalid pointer";
+  uintptr_t offset = (uintptr_t)p - (uintptr_t)hak_slab_start(slab);
+  unsigned size = slab->block_size;
+  if (slab->class_idx == HAK_SLAB_UNUSED_CLASS || size == 0) {
+    snprintf(detail, sizeof detail, "%s() of an address in a slab that holds no blocks (freed "
+             "with its slab already?)", op);
+  } else if (offset / size >= slab->capacity) {
+    snprintf(detail, sizeof detail, "%s() of an address past the last %u-byte block of its slab",
+             op, size);
+  } else if (offset % size != 0) {
+    what = "interior pointer";
+    size_t into = offset % size;
+    snprintf(detail, sizeof detail, "%s() of an address %zu byte%s into the %u-byte block at %p",
+             op, into, into == 1 ? "" : "s", size, (const void*)((uintptr_t)p - into));
+  } else if (offset / size >= __atomic_load_n(&slab->carved, __ATOMIC_RELAXED)) {
+    what = "block never allocated";
+    snprintf(detail, sizeof detail, "%s() of a %u-byte block that was never handed out", op, size);
+  } else {
+    what = strcmp(op, "free") == 0 ? "double free" : "freed block";
+    snprintf(detail, sizeof detail, "%s() of a %u-byte block that is free already (freed before, "
+             "or carved and never handed out)", op, size);
+  }
+  hak_fatal(what, p, detail);
 }

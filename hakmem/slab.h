@@ -12,6 +12,13 @@
 //   carved      = used + |local_free|               (so |local_free| needs no walk)
 // A slab is empty when used == 0 and free == NULL; a slab that is not some class's current slab
 // always has free == NULL.
+//
+// Every free block, on whichever list (the mid caches too), holds an address inside its slab's
+// header in its second word, the free mark (hak_free_mark): carving sets it, every free sets
+// it, handing a block out clears it. A free whose block carries the mark is a double free (or a
+// free of a carved block never handed out), caught at one compare; program data equals the mark
+// only if the program wrote an address inside hakmem's own header there. Every block size is a multiple of 16, so the mark
+// always lies inside the block.
 #ifndef HAKMEM_SLAB_H
 #define HAKMEM_SLAB_H
 
@@ -25,6 +32,7 @@ HAK_EXTERN_C_BEGIN
 
 typedef struct hak_block_s {
   struct hak_block_s* next;
+  uintptr_t free_mark;  // the slab header's address while the block is free, else program data
 } hak_block_t;
 
 enum {
@@ -45,10 +53,14 @@ typedef struct hak_slab_s {
   uint8_t unused_pad[3];
   struct hak_slab_s* next;       // in its heap's partial or full list for its class
   struct hak_slab_s* prev;
-  uint8_t owner_line_pad[HAK_CACHE_LINE - 40];
+  // The owner's copy of the block test (hak_slab_owns_block): carved_limit is 0 while the slab
+  // serves no class.
+  uint64_t block_magic;
+  uint64_t carved_limit;
+  uint8_t owner_line_pad[HAK_CACHE_LINE - 56];
   // Shared with threads freeing remotely.
   uintptr_t remote;              // hak_block_t* pushed by other threads; __atomic access only
-  uint64_t block_recip;          // ceil(2^HAK_RECIP_SHIFT / block_size): division by multiplication
+  uint64_t block_magic_shared;   // block_magic, read by other threads
   uint32_t block_size;
   uint16_t capacity;
   uint16_t carved;               // written by the owner, read by remote frees: atomic access
@@ -63,8 +75,7 @@ HAK_STATIC_ASSERT(sizeof(hak_slab_t) == HAK_SLAB_HEADER_SIZE, "slab header is tw
 // Free-list links. Secure builds store each link encoded with two process-wide random keys and
 // rotated by the key (as mimalloc's secure mode does): a program that writes into a freed block,
 // or forges a link, leaves one that decodes to an address outside the block's slab, which every
-// pop checks. A block handed out has its link cleared, so that its first word decodes to a free
-// block's link only if it is on a free list already (hak_block_looks_free: the double-free test).
+// pop checks.
 #if HAKMEM_SECURE
 extern uintptr_t hak_block_keys[2];  // set once at init, never zero
 
@@ -108,22 +119,31 @@ HAK_INLINE hak_block_t* hak_block_pop(hak_block_t* b, unsigned slab_shift) {
   return next;
 }
 
-// Block b was popped and the list head moved past it. Secure builds clear its link, in this
+// Block b was popped and the list head moved past it: it loses its free mark. Secure builds
+// clear its link too (an encoded link the program could read tells about the keys), in this
 // order: a fork stopping the thread in between leaves a list whose head still links on.
 HAK_INLINE void hak_block_handed_out(hak_block_t* b) {
+  b->free_mark = 0;
 #if HAKMEM_SECURE
   HAK_COMPILER_BARRIER();
   b->next = NULL;
-#else
-  (void)b;
 #endif
 }
 
-// Secure builds: nonzero if the first word of block b, which is being freed, decodes to the link
-// of a free block of its slab. Held blocks start with their link cleared or with program data,
-// which decodes to such a link with a probability below 2^-40: b is almost surely free already.
-HAK_INLINE int hak_block_looks_free(const hak_block_t* b, unsigned slab_shift) {
-  return HAKMEM_SECURE && hak_block_link_ok(b, hak_block_next(b), slab_shift);
+// The free mark of the blocks of `slab`: the address of its header's last byte, which is the
+// block address with every in-slab bit set, the value the fast paths compute on the way to the
+// header (one instruction fewer than the header's own address).
+HAK_INLINE uintptr_t hak_free_mark(const struct hak_slab_s* slab) {
+  return (uintptr_t)slab + HAK_SLAB_HEADER_SIZE - 1;
+}
+
+HAK_INLINE void hak_block_mark_free(hak_block_t* b, const struct hak_slab_s* slab) {
+  b->free_mark = hak_free_mark(slab);
+}
+
+// Nonzero if block b of `slab` carries the free mark: it is free already.
+HAK_INLINE int hak_block_is_free(const hak_block_t* b, const struct hak_slab_s* slab) {
+  return b->free_mark == hak_free_mark(slab);
 }
 
 HAK_INLINE hak_slab_t* hak_slab_of_shift(const void* p, unsigned slab_shift) {
@@ -144,9 +164,60 @@ HAK_INLINE uint8_t* hak_slab_start(const hak_slab_t* slab) {
   return (uint8_t*)((uintptr_t)slab & ~((((uintptr_t)1) << slab->slab_shift) - 1));
 }
 
-// Owner-thread free of a block of this slab; returns nonzero when the slab became empty.
+// The block test, one multiplication: with magic = floor(2^64 / size) + 1 and e = size * magic
+// mod 2^64 (1 <= e <= size), an offset o into the slab (o < 2^20, size < 2^17) gives
+// o * magic mod 2^64 = q * e when o = q * size starts block q, and at least magic (> 2^47)
+// otherwise. So o * magic < carved * e holds exactly for the starts of the first `carved` blocks:
+// interior, misaligned and never carved pointers all fail the one compare (Lemire, Kaser and
+// Kurz, "Faster remainder by direct computation", 2019).
+HAK_INLINE uint64_t hak_block_magic(size_t block_size) {
+  return (uint64_t)(0 - (uint64_t)block_size) / block_size + 2;
+}
+
+HAK_INLINE uint64_t hak_block_limit(size_t block_size, unsigned blocks) {
+  return (uint64_t)blocks * ((uint64_t)block_size * hak_block_magic(block_size));
+}
+
+// Owner thread only: nonzero if p, an address inside this slab of 2^slab_shift bytes, is the
+// start of one of its carved blocks (never, while the slab serves no class).
+HAK_INLINE int hak_slab_owns_block(const hak_slab_t* slab, const void* p, unsigned slab_shift) {
+  uint64_t offset = (uintptr_t)p & (((uintptr_t)1 << slab_shift) - 1);
+  return offset * slab->block_magic < slab->carved_limit;
+}
+
+// The same test from any thread, for any p (remote free validation): every field it reads is
+// stable while the slab serves a class, or loaded atomically.
+HAK_INLINE int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
+  uintptr_t offset = (uintptr_t)p - (uintptr_t)hak_slab_start(slab);
+  if (offset >> slab->slab_shift || slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
+  uint64_t magic = slab->block_magic_shared;
+  uint16_t carved = __atomic_load_n(&slab->carved, __ATOMIC_RELAXED);
+  return offset * magic < (uint64_t)carved * (slab->block_size * magic);
+}
+
+// Aborts with one line naming what is wrong with p, a pointer into `slab` that `op` ("free",
+// "realloc", ...) was given: an interior or misaligned pointer, a block never handed out, a block
+// free already, or a slab that serves no class.
+HAK_NORETURN HAK_COLD void hak_slab_invalid_block(const hak_slab_t* slab, const void* p,
+                                                  const char* op);
+
+// The free fast paths' way into hak_slab_invalid_block. It never returns either, but is not
+// declared so: the fast paths reach it with a jump, where a call to a noreturn function would
+// cost them a stack frame on every free.
+// (It takes p alone, for the same reason: the fast paths need not keep the header's address.)
+HAK_COLD void hak_slab_reject_free(const void* p, unsigned slab_shift);
+
+// Owner thread: nonzero if p, inside this slab of 2^slab_shift bytes, is a block the program
+// holds (a carved block start without the free mark).
+HAK_INLINE int hak_slab_holds(const hak_slab_t* slab, const void* p, unsigned slab_shift) {
+  return hak_slab_owns_block(slab, p, slab_shift) && !hak_block_is_free((const hak_block_t*)p, slab);
+}
+
+// Owner-thread free of block p of this slab, checked already (hak_slab_holds); returns
+// nonzero when the slab became empty.
 HAK_INLINE int hak_slab_free_local(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
+  hak_block_mark_free(block, slab);
   hak_block_set_next(block, slab->local_free);
   slab->local_free = block;
   HAK_COMPILER_BARRIER();
@@ -173,26 +244,9 @@ unsigned hak_slab_collect_remote(hak_slab_t* slab);
 // Moves the free list back to local_free (when the slab stops being current).
 void hak_slab_unload_free(hak_slab_t* slab);
 
-// Pushes p onto the remote list from a thread that does not own the slab.
+// Pushes p, a block of this slab checked already (hak_slab_is_block, not free), onto the remote
+// list from a thread that does not own the slab.
 void hak_slab_free_remote(hak_slab_t* slab, void* p);
-
-// offset * block_recip >> HAK_RECIP_SHIFT == offset / block_size exactly for offsets and block
-// sizes below 2^20 (the shift exceeds 20 + 20 bits), in a few cycles instead of a division.
-#define HAK_RECIP_SHIFT 40
-
-HAK_INLINE uint64_t hak_block_recip(size_t block_size) {
-  return (((uint64_t)1 << HAK_RECIP_SHIFT) + block_size - 1) / block_size;
-}
-
-// Nonzero if p is the start of a carved block of this slab. Other threads call it on slabs they
-// do not own (remote free validation): every field it reads is stable or loaded atomically.
-HAK_INLINE int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
-  uintptr_t offset = (uintptr_t)p - (uintptr_t)hak_slab_start(slab);
-  if (offset >> slab->slab_shift || slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
-  uint64_t index = ((uint64_t)offset * slab->block_recip) >> HAK_RECIP_SHIFT;
-  uint16_t carved = __atomic_load_n(&slab->carved, __ATOMIC_RELAXED);
-  return index * slab->block_size == offset && index < carved;
-}
 
 // Nonzero if the header of slab `index` of `segment` is that of a slab serving some size class.
 int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index);

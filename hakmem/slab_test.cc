@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "hakmem/size_class.h"
+
 namespace {
 
 class SlabTest : public ::testing::Test {
@@ -24,7 +26,10 @@ class SlabTest : public ::testing::Test {
   }
   void* Pop() {
     hak_block_t* b = slab_->free;
-    if (b != nullptr) slab_->free = hak_block_next(b);
+    if (b != nullptr) {
+      slab_->free = hak_block_next(b);
+      hak_block_handed_out(b);
+    }
     return b;
   }
   hak_segment_t* segment_ = nullptr;
@@ -100,6 +105,32 @@ TEST_F(SlabTest, UnloadMovesTheFreeListBack) {
   EXPECT_EQ(slab_->used, 1u) << "only the block handed out stays used";
   EXPECT_EQ(hak_slab_free_local(slab_, p), 1);
   hak_slab_check_empty(slab_);
+}
+
+// The block test against division, for every class: at every offset near each block start of a
+// medium slab, and at every offset of a small slab for the tiny classes.
+TEST(BlockTest, MatchesDivisionForEveryClassAndOffset) {
+  for (unsigned cls = 0; cls < HAK_REGULAR_CLASSES; cls++) {
+    const uint64_t size = hak_class_size(cls);
+    const uint64_t slab = cls < HAK_TINY_CLASSES ? (uint64_t{1} << HAK_SMALL_SLAB_SHIFT) : HAK_MEDIUM_SLAB_SIZE;
+    const uint64_t magic = hak_block_magic(size);
+    for (unsigned carved : {0u, 1u, 7u, (unsigned)(slab / size / 2), (unsigned)(slab / size)}) {
+      const uint64_t limit = hak_block_limit(size, carved);
+      auto check = [&](uint64_t offset) {
+        bool start = offset % size == 0 && offset / size < carved;
+        ASSERT_EQ(offset * magic < limit, start) << size << " " << offset << " " << carved;
+      };
+      if (cls < HAK_TINY_CLASSES) {
+        for (uint64_t offset = 0; offset < slab; offset++) check(offset);
+      } else {
+        for (uint64_t q = 0; q * size < slab; q++) {
+          for (uint64_t r : {uint64_t{0}, uint64_t{1}, uint64_t{8}, uint64_t{16}, size / 2, size - 1}) {
+            if (q * size + r < slab) check(q * size + r);
+          }
+        }
+      }
+    }
+  }
 }
 
 using SlabDeathTest = SlabTest;

@@ -15,6 +15,7 @@
 #include "hakmem/hakmem.h"
 #include "hakmem/heap.h"
 #include "hakmem/segment.h"
+#include "hakmem/size_class.h"
 
 namespace {
 
@@ -113,7 +114,7 @@ TEST(Engine, StopsAndStartsAgain) {
 TEST(Engine, AClassNoThreadUsesGivesBackItsMemory) {
   ASSERT_EQ(hak_ace_engine_start(), 1);
   std::thread t([] {
-    const unsigned cls = 51;  // 5632 B: no other test here uses it
+    const unsigned cls = hak_size_class(5500);  // 5632 B: no other test here uses it
     std::vector<void*> blocks;
     for (int i = 0; i < 150; i++) blocks.push_back(hak_malloc(5500));
     for (void* p : blocks) hak_free(p);

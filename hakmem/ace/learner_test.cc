@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "hakmem/size_class.h"
+
 namespace {
 
-constexpr unsigned kMidClass = 44;  // 3072 B
-constexpr unsigned kMidIndex = kMidClass - HAK_TINY_CLASSES;
+const unsigned kMidClass = hak_size_class(3072);
+const unsigned kMidIndex = kMidClass - HAK_TINY_CLASSES;
 
 hak_ace_settings_t Settings() {
   hak_ace_settings_t s{};
@@ -82,7 +84,7 @@ TEST(Learner, AClassUnusedForIdleMsIsReleasedAndComesBackWhenUsed) {
   EXPECT_EQ(hak_ace_learner_step(&l, &used, Collect, &log), 1);
   EXPECT_FALSE(hak_ace_policy_idle(&l.policy, kMidClass));
   ASSERT_EQ(log.size(), 2u);
-  const std::string name = "class 44 (3072 B)";
+  const std::string name = "class " + std::to_string(kMidClass) + " (3072 B)";
   EXPECT_EQ(log[0], name + " idle for 30 ms: its memory goes back");
   EXPECT_EQ(log[1], name + " in use again after 40 ms: idle after 120 ms");
 }

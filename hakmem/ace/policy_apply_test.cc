@@ -12,10 +12,11 @@
 #include "hakmem/hakmem.h"
 #include "hakmem/heap.h"
 #include "hakmem/segment.h"
+#include "hakmem/size_class.h"
 
 namespace {
 
-constexpr unsigned kClass = 44;  // 3072 B
+const unsigned kClass = hak_size_class(3072);
 constexpr size_t kSize = 3000;
 
 hak_ace_policy_t Defaults() {

@@ -15,6 +15,9 @@
 
 HAK_EXTERN_C_BEGIN
 
+// The page size hakmem's layout is built for (slab headers, guard pages, purge ranges). Process
+// init compares it with the kernel's (hak_os.page_size) and serves nothing on a kernel whose
+// pages differ (16 or 64 KiB on some aarch64 systems): see init.c.
 #define HAK_PAGE_SIZE ((size_t)4096)
 
 typedef struct hak_os_ops_s {
@@ -22,6 +25,7 @@ typedef struct hak_os_ops_s {
   int (*unmap)(void* addr, size_t size);
   int (*purge)(void* addr, size_t size);                    // drop contents, keep the mapping
   void* (*remap)(void* addr, size_t old_size, size_t new_size, int may_move, void* fixed_to);
+  size_t (*page_size)(void);                                // the kernel's
 } hak_os_ops_t;
 
 // The active primitives; defaults to Linux system calls.

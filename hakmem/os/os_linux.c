@@ -29,9 +29,12 @@ static void* linux_remap(void* addr, size_t old_size, size_t new_size, int may_m
   return p == MAP_FAILED ? NULL : p;
 }
 
-static const hak_os_ops_t linux_ops = {linux_map, linux_unmap, linux_purge, linux_remap};
+static size_t linux_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
-hak_os_ops_t hak_os = {linux_map, linux_unmap, linux_purge, linux_remap};
+static const hak_os_ops_t linux_ops = {linux_map, linux_unmap, linux_purge, linux_remap,
+                                       linux_page_size};
+
+hak_os_ops_t hak_os = {linux_map, linux_unmap, linux_purge, linux_remap, linux_page_size};
 
 void hak_os_set_ops(const hak_os_ops_t* ops) { hak_os = *ops; }
 void hak_os_reset_ops(void) { hak_os = linux_ops; }

@@ -318,8 +318,8 @@ void hak_large_free(void* p) {
   arena_t* a = live_block(p, &first);
   if (a == NULL) {
     unlock_pool();
-    hak_fatal("free of an invalid pointer or double free", p,
-              "not the start of a live large block");
+    hak_fatal("invalid pointer", p, "free() of an address that is no live large block's start "
+              "(freed already, or inside a block)");
   }
   uint32_t pages = a->span[first] & SPAN_PAGES;
   a->starts[first / 64] &= ~((uint64_t)1 << (first % 64));
@@ -337,7 +337,7 @@ void* hak_large_resize_in_place(void* p, size_t size) {
   lock_pool();
   uint32_t first;
   arena_t* a = live_block(p, &first);
-  HAK_CHECK(a != NULL, "realloc of an invalid pointer", p, "not the start of a live large block");
+  HAK_CHECK(a != NULL, "invalid pointer", p, "realloc() of an address that is no live large block's start");
   uint32_t have = a->span[first] & SPAN_PAGES;
   uint32_t end = first + have;
   uint64_t now = hak_os_now_ms();

@@ -15,7 +15,7 @@ static void* take_cached_larger(hak_heap_t* heap, unsigned cls, size_t n) {
   return NULL;
 }
 
-void* hak_mid_alloc_slow(size_t n) {
+static void* alloc_slow(size_t n, int may_round) {
   uint32_t calls;
   hak_heap_t* heap = hak_slow_path_heap(&calls);
   if (heap == NULL) return NULL;
@@ -26,10 +26,20 @@ void* hak_mid_alloc_slow(size_t n) {
   if (heap->current[cls]->free == NULL) {
     heap->counters[cls].cache_misses++;
     heap->mid_sizes[(n - 1) >> 7]++;
-    void* rounded = take_cached_larger(heap, cls, n);
+    void* rounded = may_round ? take_cached_larger(heap, cls, n) : NULL;
     if (rounded) return rounded;
   }
   return hak_heap_alloc_from_slabs(heap, cls, calls);
+}
+
+void* hak_mid_alloc_slow(size_t n) { return alloc_slow(n, 1); }
+
+void* hak_mid_alloc_unrounded(size_t n) {
+  hak_heap_t* heap = hak_tls.heap;
+  unsigned cls = hak_mid_class(n);
+  hak_block_t* b = hak_mid_cache_pop(&heap->mid_cache[cls - HAK_TINY_CLASSES], cls);
+  if (b != NULL) return b;
+  return alloc_slow(n, 0);
 }
 
 void hak_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
@@ -45,10 +55,4 @@ void hak_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p) {
   hak_mid_cache_push(cache, p);
   hak_heap_trim_mid_cache(heap, cls, (cache->limit + 1) / 2);
   hak_purge_safe_point();
-}
-
-void hak_mid_invalid_free(const void* p) {
-  const hak_slab_t* slab = hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT);
-  if (hak_slab_is_block(slab, p)) hak_fatal("double free detected", p, "the block was just freed");
-  hak_heap_invalid_free(p, "not the start of a block");
 }

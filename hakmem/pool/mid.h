@@ -24,11 +24,11 @@ HAK_EXTERN_C_BEGIN
 // Neither the cache nor the current slab of n's class has a block (or the thread has no heap
 // yet). Sets errno on failure. REQUIRES: HAK_TINY_MAX < n <= HAK_MID_MAX.
 HAK_NOINLINE void* hak_mid_alloc_slow(size_t n);
+// A block of n's own class, never a larger class's (rounding): for aligned requests, which pick
+// n among the sizes whose blocks are all aligned. REQUIRES: HAK_TINY_MAX < n <= HAK_MID_MAX.
+void* hak_mid_alloc_unrounded(size_t n);
 // The mid cache of `cls` is full: pushes p, keeps the newer half and frees the rest to their slabs.
 HAK_NOINLINE void hak_mid_cache_overflow(hak_heap_t* heap, unsigned cls, void* p);
-// Aborts with a message naming p, a pointer into a MEDIUM slab of this thread that is not a
-// block start, or a block freed twice.
-HAK_NORETURN HAK_COLD void hak_mid_invalid_free(const void* p);
 
 // REQUIRES: HAK_TINY_MAX < n <= HAK_MID_MAX. No test for a heap: a thread without one reads the
 // static empty heap, whose caches and current slabs are empty.
@@ -47,29 +47,24 @@ HAK_INLINE void* hak_mid_alloc(size_t n) {
 
 // Frees p if it lies in a MEDIUM segment owned by this thread (map_word == hak_map_word(p)),
 // into the class's mid cache; returns 0 (nothing done) otherwise. Touches no slab header: the
-// class comes from the medium class map, the block-start check from the class's geometry in
-// the cache (a multiplication, no division). The same block freed twice in a row is the common
-// double free and is caught here; blocks past the slab's carved end are caught when the cache
-// hands them back to their slab.
+// class comes from the medium class map, the block test from the class's geometry beside its
+// cache, the free mark from the address (slab.h). Interior, misaligned and double frees abort
+// here; a block start past its slab's carved blocks (never handed out) aborts when the cache
+// gives it back to its slab, or when carving reaches it (it carries the mark).
 HAK_INLINE int hak_mid_free_local(void* p, uintptr_t map_word) {
   if (map_word != (hak_thread_id() | HAK_KIND_MEDIUM)) return 0;
   // A slab serving no class reads 0, whose index wraps past the table.
   unsigned index = hak_medium_class_at(p) - HAK_TINY_CLASSES;
-  if (HAK_UNLIKELY(index >= HAK_MID_CLASSES)) hak_mid_invalid_free(p);
   hak_heap_t* heap = hak_tls.heap;  // a real one: this thread owns p's segment
   hak_mid_cache_t* cache = &heap->mid_cache[index];
   uint64_t offset = (uintptr_t)p & (HAK_MEDIUM_SLAB_SIZE - 1);
-  uint64_t block = (offset * cache->block_recip) >> HAK_RECIP_SHIFT;
-  if (HAK_UNLIKELY(block * cache->block_size != offset || offset >= cache->blocks_end ||
-                   cache->head == (hak_block_t*)p)) {
-    hak_mid_invalid_free(p);
+  const hak_slab_t* s = hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT);  // its address, not read
+  if (HAK_UNLIKELY(index >= HAK_MID_CLASSES || offset * cache->block_magic >= cache->capacity_limit ||
+                   hak_block_is_free((hak_block_t*)p, s))) {
+    hak_slab_reject_free(p, HAK_MEDIUM_SLAB_SHIFT);
+    return 1;
   }
-#if HAKMEM_SECURE
-  hak_block_t* link = hak_block_next((hak_block_t*)p);
-  if (HAK_UNLIKELY(link == NULL || hak_medium_class_checked(link) == index + HAK_TINY_CLASSES)) {
-    hak_heap_confirm_double_free(hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT), p);
-  }
-#endif
+  hak_block_mark_free((hak_block_t*)p, s);
   if (HAK_UNLIKELY(cache->count >= cache->limit)) {
     hak_mid_cache_overflow(heap, index + HAK_TINY_CLASSES, p);
     return 1;

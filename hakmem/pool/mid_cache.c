@@ -6,9 +6,9 @@ void hak_mid_cache_setup(hak_mid_cache_t* cache, size_t block_size) {
   *cache = (hak_mid_cache_t){0};
   if (block_size == 0) return;
   cache->limit = (uint32_t)((size_t)hak_config.mid_cache_kb * 1024 / block_size);
-  cache->block_recip = hak_block_recip(block_size);
   cache->block_size = (uint32_t)block_size;
-  cache->blocks_end = (uint32_t)(hak_medium_slab_capacity(block_size) * block_size);
+  cache->block_magic = hak_block_magic(block_size);
+  cache->capacity_limit = hak_block_limit(block_size, (unsigned)hak_medium_slab_capacity(block_size));
 }
 
 hak_block_t* hak_mid_cache_cut(hak_mid_cache_t* cache, unsigned cls, uint32_t keep) {

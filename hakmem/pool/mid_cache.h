@@ -26,9 +26,11 @@ typedef struct hak_mid_cache_s {
   uint32_t limit;        // from HAKMEM_MID_CACHE_KB and the class size, or the engine's policy
   // Not next to count: gcc would merge the two increments of the free path into SSE code.
   uint32_t pushes;       // blocks freed into it, ever (wraps)
-  uint64_t block_recip;  // of the class's block size (slab.h, HAK_RECIP_SHIFT)
   uint32_t block_size;   // 0: the extra class, not placed yet (nothing can be freed into it)
-  uint32_t blocks_end;   // capacity * block_size of a MEDIUM slab: no block starts past it
+  // The block test (slab.h) with the class's geometry: any block start of a MEDIUM slab of the
+  // class passes, carved or not (the slab header, which knows, is not read on the fast path).
+  uint64_t block_magic;
+  uint64_t capacity_limit;
 } hak_mid_cache_t;
 
 // An empty cache for blocks of `block_size` (0: the extra class, not placed) holding at most
