@@ -38,7 +38,20 @@ TEST(Hakmem, SizesAreAlignedAndUsable) {
   for (void* p : blocks) hak_free(p);
 }
 
-TEST(Hakmem, FreeNullIsANoOp) { hak_free(nullptr); }
+TEST(Hakmem, FreeNullIsANoOp) {
+  void* held = hak_malloc(48);
+  hak_stats_t before;
+  hak_stats(&before);
+  errno = 1234;
+  hak_free(nullptr);
+  EXPECT_EQ(errno, 1234);
+  hak_stats_t after;
+  hak_stats(&after);
+  EXPECT_EQ(after.slabs_in_use, before.slabs_in_use);
+  EXPECT_EQ(after.large_blocks, before.large_blocks);
+  EXPECT_EQ(after.huge_blocks, before.huge_blocks);
+  hak_free(held);
+}
 
 TEST(Hakmem, CallocZeroesReusedMemory) {
   for (size_t n : {24u, 700u, 5000u, 70000u}) {
@@ -132,34 +145,52 @@ TEST(Hakmem, CrossThreadFreesAreReused) {
   }
   hak_stats_t stats;
   hak_stats(&stats);
-  // 5 rounds of ~200 MB; adopted segments are reused, so far less than 5 rounds stay mapped.
-  EXPECT_LT(stats.segments_mapped * 4, 5u * 200u);
+  // 5 rounds of ~200 MB, each freed before the next: adopted segments are reused, so about one
+  // round's worth stays mapped (segments of 4 MiB).
+  EXPECT_LT(stats.segments_mapped * 4, 2u * 210u) << stats.segments_mapped << " segments";
 }
 
 TEST(Hakmem, ConcurrentRemoteFreesKeepEveryBlockDistinct) {
   constexpr int kPerThread = 100000;
   std::atomic<void*> mailbox[256] = {};
   std::atomic<bool> done{false};
+  // Block i carries i in its first and last word and goes through slot i % 256, whose blocks
+  // come in the order i, i + 256, ...: a block handed out twice while in flight would show
+  // another block's number, or two.
+  int taken = 0;
+  auto take = [&](int slot_index, void* p, int* expected_next) {
+    auto* words = static_cast<int*>(p);
+    int i = words[0];
+    EXPECT_EQ(i, expected_next[slot_index]);
+    EXPECT_EQ(words[(16 + (i % 64) * 16) / sizeof(int) - 1], i);
+    expected_next[slot_index] += 256;
+    taken++;
+    hak_free(p);
+  };
+  int expected_next[256];
+  for (int j = 0; j < 256; j++) expected_next[j] = j;
   std::thread consumer([&] {
     while (!done.load()) {
-      for (auto& slot : mailbox) {
-        void* p = slot.exchange(nullptr);
-        if (p) {
-          EXPECT_EQ(*static_cast<uint32_t*>(p), 0xfeedu);
-          hak_free(p);
-        }
+      for (int j = 0; j < 256; j++) {
+        void* p = mailbox[j].exchange(nullptr);
+        if (p) take(j, p, expected_next);
       }
     }
   });
   for (int i = 0; i < kPerThread; i++) {
-    auto* p = static_cast<uint32_t*>(hak_malloc(16 + (i % 64) * 16));
-    *p = 0xfeed;
+    size_t size = 16 + (i % 64) * 16;
+    auto* p = static_cast<int*>(hak_malloc(size));
+    p[0] = i;
+    p[size / sizeof(int) - 1] = i;
     void* expected = nullptr;
     while (!mailbox[i % 256].compare_exchange_weak(expected, p)) expected = nullptr;
   }
   done = true;
   consumer.join();
-  for (auto& slot : mailbox) hak_free(slot.load());
+  for (int j = 0; j < 256; j++) {
+    if (void* p = mailbox[j].load()) take(j, p, expected_next);
+  }
+  EXPECT_EQ(taken, kPerThread);
 }
 
 TEST(Hakmem, ThreadChurnDoesNotGrowTheHeap) {
@@ -245,6 +276,7 @@ size_t Usable(void* p, size_t requested) {
 void InFreshThread(void (*body)()) { std::thread(body).join(); }
 
 TEST(Hakmem, MidWmaxLetsARequestTakeALargerCachedBlock) {
+  if (hak_config.ace) GTEST_SKIP() << "the adaptive cache engine sets the rounding limit";
   const int64_t saved = hak_config.mid_round_pct;
   hak_config.mid_round_pct = 125;
   InFreshThread([] {

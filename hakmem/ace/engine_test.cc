@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -180,25 +181,50 @@ TEST(Engine, AForkChildRunsAnEngineOfItsOwn) {
   EXPECT_EQ(Status().running, 1) << "the parent's engine runs on";
 }
 
-TEST(Engine, ForksWhileItPublishesLeaveChildrenAWholePolicy) {
-  ASSERT_EQ(hak_ace_engine_start(), 1);
-  // Keep the engine deciding: a class used and left alone in turns flips between idle and used.
-  std::thread churn([] {
-    for (int i = 0; i < 40; i++) {
-      hak_free(hak_malloc(7000));
-      std::this_thread::sleep_for(milliseconds(i % 2 ? 30 : 1));
+// A policy whose every field follows from its version: a copy mixing two snapshots shows.
+hak_ace_policy_t Derived(uint64_t version) {
+  hak_ace_policy_t p = {};
+  p.mid_round_pct = 100 + (uint32_t)(version % 50);
+  p.large_round_pct = 100 + (uint32_t)(version % 40);
+  for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) p.mid_cache_limit[i] = 1 + (uint32_t)((version + i) % 997);
+  return p;
+}
+
+bool Whole(const hak_ace_policy_t& p) {
+  hak_ace_policy_t want = Derived(p.version);
+  bool whole = p.mid_round_pct == want.mid_round_pct && p.large_round_pct == want.large_round_pct &&
+               p.extra_class_size == 0;
+  for (unsigned i = 0; i < HAK_ACE_MID_CLASSES; i++) whole &= p.mid_cache_limit[i] == want.mid_cache_limit[i];
+  for (unsigned w = 0; w < HAK_ACE_CLASS_WORDS; w++) whole &= p.idle_classes[w] == 0;
+  return whole;
+}
+
+TEST(Engine, ForksWhilePoliciesArePublishedLeaveChildrenAWholePolicy) {
+  hak_ace_engine_stop();  // the thread below is the one publisher
+  const uint64_t engines_last = hak_ace_policy_version();
+  std::atomic<bool> stop{false};
+  std::thread publisher([&] {
+    while (!stop.load()) {
+      hak_ace_policy_t p = Derived(hak_ace_policy_version() + 1);
+      hak_ace_policy_publish(&p);
     }
   });
+  while (hak_ace_policy_version() <= engines_last + 1) std::this_thread::yield();
   for (int i = 0; i < 20; i++) {
     int status = InChild([] {
       hak_ace_policy_t p;
-      hak_ace_policy_read(&p);
+      if (hak_ace_policy_read(&p) == 0) return 10;
+      if (!Whole(p)) return 11;
       hak_free(hak_malloc(100));  // takes up the policy
       return 0;
     });
     EXPECT_EQ(status, 0) << "fork " << i;
   }
-  churn.join();
+  stop = true;
+  publisher.join();
+  hak_ace_policy_t last;
+  ASSERT_NE(hak_ace_policy_read(&last), 0u);
+  EXPECT_TRUE(Whole(last));
 }
 
 TEST(Engine, AProcessExitsWhileItRuns) {
