@@ -71,6 +71,8 @@ TEST(BadFreeDeathTest, ABlockNeverCarvedIsNamed) {
   char* never = reinterpret_cast<char*>(hak_slab_start(s)) + (size_t)(s->capacity - 1) * 48;
   EXPECT_DEATH(hak_free(never),
                Line("block never allocated", "free\\(\\) of a 48-byte block that was never handed out"));
+  hak_free(p);
+  if (HAK_ASAN) GTEST_SKIP() << "ASan reports the mid fast path's write into never-carved memory";
   char* m = Alloc(2048);
   hak_slab_t* ms = hak_slab_of_shift(m, HAK_MEDIUM_SLAB_SHIFT);
   ASSERT_LT(ms->carved, ms->capacity);
@@ -84,7 +86,6 @@ TEST(BadFreeDeathTest, ABlockNeverCarvedIsNamed) {
       },
       Line("block never allocated", "free\\(\\) of a 2048-byte block that was never handed out"));
   hak_free(m);
-  hak_free(p);
 }
 
 // A carved block still on its slab's free list was never handed out: freeing it is caught by

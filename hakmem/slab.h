@@ -141,8 +141,13 @@ HAK_INLINE void hak_block_mark_free(hak_block_t* b, const struct hak_slab_s* sla
   b->free_mark = hak_free_mark(slab);
 }
 
-// Nonzero if block b of `slab` carries the free mark: it is free already.
+// Nonzero if block b of `slab` carries the free mark: it is free already. (ASan builds: a free
+// block's link and mark stay addressable; a held block of fewer than 16 requested bytes has its
+// mark poisoned, and is not free.)
 HAK_INLINE int hak_block_is_free(const hak_block_t* b, const struct hak_slab_s* slab) {
+#if HAK_ASAN
+  if (__asan_region_is_poisoned((void*)&b->free_mark, sizeof b->free_mark)) return 0;
+#endif
   return b->free_mark == hak_free_mark(slab);
 }
 

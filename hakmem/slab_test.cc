@@ -156,7 +156,8 @@ TEST_F(SlabDeathTest, RemoteListLongerThanTheSlabIsCorruption) {
   Pop();
   EXPECT_DEATH(
       {
-        HAK_UNPOISON(hak_slab_start(slab_) + 96, 8);  // never carved: asan builds poison it
+        // Never carved: asan builds poison it.
+        HAK_UNPOISON(hak_slab_start(slab_) + 96, sizeof(hak_block_t));
         hak_slab_free_remote(slab_, a);
         hak_slab_free_remote(slab_, hak_slab_start(slab_) + 48);
         hak_slab_free_remote(slab_, hak_slab_start(slab_) + 96);
