@@ -302,9 +302,7 @@ void hak_heap_free_slow(void* p, uintptr_t map_word) {
   hak_segment_t* seg = hak_segment_lookup(p, map_word);
   if (seg == NULL) hak_heap_invalid_free(p, "free() of an address in no valid segment of hakmem");
   hak_slab_t* s = hak_slab_of_shift(p, seg->slab_shift);
-  if (!hak_slab_is_block(s, p) || hak_block_is_free((const hak_block_t*)p, s)) {
-    hak_slab_invalid_block(s, p, "free");
-  }
+  hak_slab_expect_held(s, p, "free");
   uintptr_t owner = map_word & ~(uintptr_t)HAK_KIND_MASK;
   if (owner == hak_thread_id()) {
     if (hak_slab_free_local(s, p)) slab_emptied(hak_tls.heap, s);
@@ -317,9 +315,7 @@ size_t hak_heap_usable_size(const void* p, uintptr_t map_word, const char* op) {
   hak_segment_t* seg = hak_segment_lookup(p, map_word);
   if (seg == NULL) return 0;
   hak_slab_t* s = hak_slab_of_shift(p, seg->slab_shift);
-  if (op != NULL && (!hak_slab_is_block(s, p) || hak_block_is_free((const hak_block_t*)p, s))) {
-    hak_slab_invalid_block(s, p, op);
-  }
+  if (op != NULL) hak_slab_expect_held(s, p, op);
   return s->block_size;
 }
 

@@ -17,8 +17,8 @@
 // header in its second word, the free mark (hak_free_mark): carving sets it, every free sets
 // it, handing a block out clears it. A free whose block carries the mark is a double free (or a
 // free of a carved block never handed out), caught at one compare; program data equals the mark
-// only if the program wrote an address inside hakmem's own header there. Every block size is a multiple of 16, so the mark
-// always lies inside the block.
+// only if the program wrote an address inside hakmem's own header there. Every block size is a
+// multiple of 16, so the mark always lies inside the block.
 #ifndef HAKMEM_SLAB_H
 #define HAKMEM_SLAB_H
 
@@ -32,7 +32,7 @@ HAK_EXTERN_C_BEGIN
 
 typedef struct hak_block_s {
   struct hak_block_s* next;
-  uintptr_t free_mark;  // the slab header's address while the block is free, else program data
+  uintptr_t free_mark;  // hak_free_mark(its slab) while the block is free, else program data
 } hak_block_t;
 
 enum {
@@ -211,6 +211,14 @@ HAK_NORETURN HAK_COLD void hak_slab_invalid_block(const hak_slab_t* slab, const 
 // cost them a stack frame on every free.
 // (It takes p alone, for the same reason: the fast paths need not keep the header's address.)
 HAK_COLD void hak_slab_reject_free(const void* p, unsigned slab_shift);
+
+// Any thread: aborts naming the error in `op`'s name unless p is a block of `slab` that the
+// program holds.
+HAK_INLINE void hak_slab_expect_held(const hak_slab_t* slab, const void* p, const char* op) {
+  if (!hak_slab_is_block(slab, p) || hak_block_is_free((const hak_block_t*)p, slab)) {
+    hak_slab_invalid_block(slab, p, op);
+  }
+}
 
 // Owner thread: nonzero if p, inside this slab of 2^slab_shift bytes, is a block the program
 // holds (a carved block start without the free mark).

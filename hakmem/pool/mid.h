@@ -49,8 +49,8 @@ HAK_INLINE void* hak_mid_alloc(size_t n) {
 // into the class's mid cache; returns 0 (nothing done) otherwise. Touches no slab header: the
 // class comes from the medium class map, the block test from the class's geometry beside its
 // cache, the free mark from the address (slab.h). Interior, misaligned and double frees abort
-// here; a block start past its slab's carved blocks (never handed out) aborts when the cache
-// gives it back to its slab, or when carving reaches it (it carries the mark).
+// here; a block start past its slab's carved blocks (never handed out) aborts only when the
+// cache gives it back to its slab (if the cache hands it out first, that goes unseen).
 HAK_INLINE int hak_mid_free_local(void* p, uintptr_t map_word) {
   if (map_word != (hak_thread_id() | HAK_KIND_MEDIUM)) return 0;
   // A slab serving no class reads 0, whose index wraps past the table.
