@@ -50,22 +50,48 @@ BENCHMARKS = [
 ]
 
 
+# Programs that run their threads in producer/consumer pairs.
+PAIRED = {"xmalloc"}
+
+
 def benchmark_argv(bin_dir, program, fixed, scaled, threads, args):
     key, value = scaled
     if args.quick:
         value = max(1, value // 5)
     argv = [os.path.join(bin_dir, program)] + fixed + ["--%s=%d" % (key, value)]
     if threads is not None:
-        argv.append("--threads=%d" % (args.threads or threads))
+        argv.append("--threads=%d" % threads)
     return argv
+
+
+def thread_counts(args):
+    """The --threads list (None: each benchmark's own count)."""
+    if not args.threads:
+        return None
+    try:
+        counts = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        sys.exit("compare: --threads wants a comma-separated list of positive counts, got %r" %
+                 args.threads)
+    return counts
 
 
 def selected(args, bin_dir):
     only = set(args.only.split(",")) if args.only else None
+    counts = thread_counts(args)
     rows = []
     for name, program, fixed, scaled, threads in BENCHMARKS:
-        if only is None or name in only:
+        if only is not None and name not in only:
+            continue
+        if threads is None or counts is None:
             rows.append((name, benchmark_argv(bin_dir, program, fixed, scaled, threads, args)))
+            continue
+        runs_at = sorted({max(2, c + c % 2) if program in PAIRED else c for c in counts})
+        for count in runs_at:
+            row = name if len(counts) == 1 else "%s@%dt" % (name, count)
+            rows.append((row, benchmark_argv(bin_dir, program, fixed, scaled, count, args)))
     if only is None or "python_json" in only:
         entries = 30000 if args.quick else 150000
         rows.append(("python_json", ["python3", "-c", REAL_WORKLOAD % entries]))
@@ -144,7 +170,13 @@ def main():
     parser.add_argument("--bin-dir", required=True, help="directory of the benchmark binaries")
     parser.add_argument("--runs", type=int, help="runs per allocator (default 5, --quick 3)")
     parser.add_argument("--only", help="comma-separated benchmark names to run")
-    parser.add_argument("--threads", type=int, help="thread count for multi-thread benchmarks")
+    parser.add_argument("--threads", help="thread counts for the multi-thread benchmarks, e.g. "
+                        "4 or 1,2,4,8,16 (one row per count, named larson@4t; xmalloc runs "
+                        "pairs, so an odd count runs one more thread)")
+    parser.add_argument("--peer", action="append", default=[], metavar="NAME=PATH",
+                        help="another allocator's LD_PRELOAD library to run as a peer, e.g. "
+                        "snmalloc=/tmp/peers/libsnmallocshim.so (a build of mimalloc 3.x or "
+                        "snmalloc made beside the project, never committed)")
     parser.add_argument("--quick", action="store_true", help="inputs 5x smaller, 3 runs")
     parser.add_argument("--results-dir", help="where to write results (default: "
                         "bench-results/<date-time> in the workspace)")
@@ -184,6 +216,14 @@ def main():
             allocators[name] = (path, [])
         else:
             print("note: %s not installed (%s), skipped" % (name, path))
+
+    for peer in args.peer:
+        name, sep, path = peer.partition("=")
+        if (not sep or not name or name.startswith("hakmem") or name in allocators or
+                not os.path.exists(path)):
+            sys.exit("compare: --peer wants NAME=PATH of an existing library under a new name, "
+                     "got %r" % peer)
+        allocators[name] = (os.path.abspath(path), [])
 
     rows = selected(args, args.bin_dir)
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),

@@ -44,19 +44,23 @@ static int next_allocators(const void* p, uintptr_t map_word) {
 }
 
 void hak_free_slow(void* p, uintptr_t map_word) {
+  uintptr_t kind = map_word & HAK_KIND_MASK;
+  if (HAK_LIKELY(map_word != 0 && kind <= HAK_KIND_MEDIUM && hak_map_in_range(p))) {
+    hak_heap_t* heap = hak_tls.heap;  // a slab block's owner is another thread, or this one
+    if (HAK_UNLIKELY(heap == HAK_EMPTY_HEAP)) heap = hak_init_freeing_thread();
+    hak_heap_free_slow(heap, p, map_word);  // it reaches a safe point where it may free memory
+    return;
+  }
   if (p == NULL) return;
   if (HAK_UNLIKELY(next_allocators(p, map_word))) {
     hak_wrap_free(p);
     return;
   }
   if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free");
-  uintptr_t kind = map_word & HAK_KIND_MASK;
   if (kind == HAK_KIND_LARGE) {
     hak_large_free(p);
-  } else if (kind == HAK_KIND_HUGE) {
-    hak_huge_free(p);
   } else {
-    hak_heap_free_slow(p, map_word);
+    hak_huge_free(p);
   }
   hak_purge_safe_point();
 }

@@ -7,6 +7,7 @@
 #include "hakmem/heap.h"
 #include "hakmem/huge.h"
 #include "hakmem/pool/large.h"
+#include "hakmem/remote.h"
 #include "hakmem/segment.h"
 #include "hakmem/size_class.h"
 #include "hakmem/slab.h"
@@ -14,9 +15,14 @@
 // Most blocks a slab can hold: a small slab of the smallest class.
 #define MAX_SLAB_BLOCKS (((size_t)1 << HAK_SMALL_SLAB_SHIFT) / 16)
 
+// The live heaps, whose outgoing remote batches hold blocks of any thread's slabs.
+#define MAX_HEAPS 4096
+
 typedef struct walk_s {
   hak_check_report_t* report;
   int failed;
+  const hak_heap_t** heaps;
+  size_t heap_count;
 } walk_t;
 
 // Records the first violation only: later ones are usually its consequences.
@@ -71,6 +77,33 @@ static long walk_cached(walk_t* w, const hak_heap_t* heap, const hak_slab_t* s, 
   return n;
 }
 
+// Blocks of slab s waiting in the remote batches of any live heap (they count as used in it).
+static long walk_batches(walk_t* w, const hak_slab_t* s, uint64_t* seen) {
+  long n = 0;
+  for (size_t h = 0; h < w->heap_count; h++) {
+    const hak_remote_out_t* out = &w->heaps[h]->remote;
+    for (unsigned i = 0; i < HAK_REMOTE_SLOTS; i++) {
+      const hak_remote_batch_t* batch = &out->slots[i];
+      if (batch->slab != s) continue;
+      uint32_t count = 0;
+      const hak_block_t* b = batch->head;
+      for (; b != NULL; b = hak_block_next(b)) {
+        if (!mark(w, s, b, seen, "remote batch")) return -1;
+        count++;
+        if (b == batch->tail) break;
+      }
+      if (b != batch->tail || count != batch->count || batch->count >= batch->limit) {
+        fail(w, "heap %p: remote batch for slab %p holds %u blocks, count %u, limit %u, %s",
+             (const void*)w->heaps[h], (const void*)s, count, batch->count, batch->limit,
+             b == batch->tail ? "ending at its tail" : "not ending at its tail");
+        return -1;
+      }
+      n += count;
+    }
+  }
+  return n;
+}
+
 static void check_slab(walk_t* w, const hak_segment_t* seg, unsigned i, const hak_heap_t* heap) {
   const hak_slab_t* s = hak_slab_at(seg, i);
   hak_check_report_t* r = w->report;
@@ -86,15 +119,17 @@ static void check_slab(walk_t* w, const hak_segment_t* seg, unsigned i, const ha
   long n_local = n_free < 0 ? -1 : walk_list(w, s, s->local_free, seen, "local_free");
   long n_remote = n_local < 0 ? -1 : walk_list(w, s, remote, seen, "remote");
   long n_cached = n_remote < 0 ? -1 : walk_cached(w, heap, s, seen);
-  if (n_cached < 0) return;
+  long n_batched = n_cached < 0 ? -1 : walk_batches(w, s, seen);
+  if (n_batched < 0) return;
   if ((long)s->carved != (long)s->used + n_local) {
     fail(w, "slab %p (class %u): %u blocks carved but %u used + %ld on local_free: a block was "
          "lost or freed twice", (const void*)s, s->class_idx, s->carved, s->used, n_local);
     return;
   }
-  if ((long)s->used < n_free + n_remote + n_cached) {
-    fail(w, "slab %p (class %u): used %u is less than free %ld + remote %ld + cached %ld",
-         (const void*)s, s->class_idx, s->used, n_free, n_remote, n_cached);
+  if ((long)s->used < n_free + n_remote + n_cached + n_batched) {
+    fail(w, "slab %p (class %u): used %u is less than free %ld + remote %ld + cached %ld + "
+         "batched %ld", (const void*)s, s->class_idx, s->used, n_free, n_remote, n_cached,
+         n_batched);
     return;
   }
   int current = heap != NULL && heap->current[s->class_idx] == s;
@@ -107,7 +142,8 @@ static void check_slab(walk_t* w, const hak_segment_t* seg, unsigned i, const ha
   r->free_blocks += (size_t)(n_free + n_local);
   r->remote_blocks += (size_t)n_remote;
   r->cached_blocks += (size_t)n_cached;
-  r->live_blocks += (size_t)((long)s->used - n_free - n_remote - n_cached);
+  r->batched_blocks += (size_t)n_batched;
+  r->live_blocks += (size_t)((long)s->used - n_free - n_remote - n_cached - n_batched);
 }
 
 // Header, map word and slab masks of a segment; then every slab in use.
@@ -221,11 +257,33 @@ static void visit_unowned(hak_segment_t* seg, void* arg) {
   if (!w->failed) check_segment(w, seg, NULL);
 }
 
+static void collect_heap(hak_heap_t* heap, void* arg) {
+  walk_t* w = (walk_t*)arg;
+  if (w->heap_count == MAX_HEAPS) {
+    fail(w, "more than %d live heaps: the checker cannot see all remote batches", MAX_HEAPS);
+    return;
+  }
+  w->heaps[w->heap_count++] = heap;
+}
+
+// Every batched block was found in the slab its batch names, so every batch names a slab in use.
+static void check_batches_attributed(walk_t* w) {
+  size_t held = 0;
+  for (size_t h = 0; h < w->heap_count; h++) held += hak_remote_held(&w->heaps[h]->remote);
+  if (held != w->report->batched_blocks) {
+    fail(w, "%zu blocks in remote batches but %zu found in the slabs they name", held,
+         w->report->batched_blocks);
+  }
+}
+
 int hak_check_heap(hak_check_report_t* out) {
+  static const hak_heap_t* heaps[MAX_HEAPS];  // the walker runs with no other thread allocating
   memset(out, 0, sizeof *out);
-  walk_t w = {.report = out, .failed = 0};
-  hak_heap_for_each(visit_heap, &w, NULL);
+  walk_t w = {.report = out, .failed = 0, .heaps = heaps, .heap_count = 0};
+  hak_heap_for_each(collect_heap, &w, NULL);
+  if (!w.failed) hak_heap_for_each(visit_heap, &w, NULL);
   if (!w.failed) hak_segment_for_each_unowned(visit_unowned, &w);
+  if (!w.failed) check_batches_attributed(&w);
   hak_huge_totals_t huge;
   hak_huge_totals(&huge);
   out->huge_blocks = huge.blocks;

@@ -2,7 +2,8 @@
 // or cached) and every slab in it, and checks the free lists and counts against each other.
 //
 // Owns: nothing; reads heap, segment and slab state and never changes it. May use: base, segment,
-// slab, heap, huge. Used by stress targets and tests after a run; never by the allocator itself.
+// slab, remote, heap, huge. Used by stress targets and tests after a run; never by the allocator
+// itself.
 //
 // Call it only while no other thread allocates or frees (after joining workers): it reads the
 // owner-only fields of every heap.
@@ -22,6 +23,7 @@ typedef struct hak_check_report_s {
   size_t free_blocks;     // on slab free and local_free lists
   size_t remote_blocks;   // on slab remote lists, not yet collected by their owner
   size_t cached_blocks;   // in thread mid caches
+  size_t batched_blocks;  // in threads' outgoing remote batches (remote.h)
   size_t large_blocks;    // live large-pool blocks (above HAK_MID_MAX, up to its limit)
   size_t huge_blocks;     // live blocks above the large pool's limit
   int counters_checked;   // 1 when the debug counters were compared with live_blocks

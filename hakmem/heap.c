@@ -38,6 +38,7 @@ static void heap_reset(hak_heap_t* heap) {
   memset(heap->kept_empty, 0, sizeof heap->kept_empty);
   memset(heap->counters, 0, sizeof heap->counters);
   memset(heap->mid_sizes, 0, sizeof heap->mid_sizes);
+  memset(&heap->remote, 0, sizeof heap->remote);
   heap->policy_version = 0;
   heap->mid_rounding_pct = (uint32_t)hak_config.mid_round_pct;
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
@@ -140,6 +141,7 @@ static void drop_mid_caches(hak_heap_t* heap) {
 // Hands all of a heap's segments to whoever allocates next, and returns the heap to the
 // registry. `torn`: the heap's thread vanished in a fork rather than exiting.
 static void heap_abandon(hak_heap_t* heap, int torn) {
+  hak_remote_flush_all(&heap->remote);  // first: some may be for this heap's own slabs
   drop_mid_caches(heap);
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
     if (heap->current[c] != HAK_EMPTY_SLAB) {
@@ -205,7 +207,7 @@ void hak_heap_fork_parent(void) { pthread_mutex_unlock(&heaps_lock); }
 
 // Only the forking thread exists in the child: every other heap's segments become adoptable.
 void hak_heap_fork_child(void) {
-  pthread_mutex_init(&heaps_lock, NULL);
+  pthread_mutex_unlock(&heaps_lock);
   for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
     if (heap->in_use && heap != hak_tls.heap) heap_abandon(heap, 1);
   }

@@ -5,12 +5,13 @@
 // slab queues (heap_slabs.c: refill, retire, purge, free validation) and the narrow interface the
 // adaptive cache engine reaches heaps through (heap_observe.c; heap_policy.c: each heap takes up
 // the published policy on its own slow path). May use: base, list, os, config, size_class,
-// segment, slab, pool/mid_cache, ace/policy, purge_hint. Must not touch: tiny/ and pool/mid (the fast paths above it
+// segment, slab, remote, pool/mid_cache, ace/policy, purge_hint. Must not touch: tiny/ and pool/mid (the fast paths above it
 // and their slow paths, which call in here), the large and huge pools, process init.
 //
 // Threading: a heap is touched only by its thread, except in the atfork child handler (single
 // threaded) and the registry (under its lock). Other threads reach this heap's slabs only via
-// their remote lists (slab.h), and read its counters racily (heap_observe.c).
+// their remote lists (slab.h; they batch what they push there, remote.h), and read its counters
+// racily (heap_observe.c).
 //
 // No init branch on the fast paths: hak_tls starts with every direct slot pointing at a static
 // empty slab and `heap` at a static empty heap (no cached blocks, every current slab the empty
@@ -27,6 +28,7 @@
 #include "hakmem/class_counters.h"
 #include "hakmem/pool/mid_cache.h"
 #include "hakmem/purge_hint.h"
+#include "hakmem/remote.h"
 #include "hakmem/segment.h"
 #include "hakmem/size_class.h"
 #include "hakmem/slab.h"
@@ -57,6 +59,7 @@ typedef struct hak_heap_s {
   hak_mid_cache_t mid_cache[HAK_MID_CLASSES];   // by class - HAK_TINY_CLASSES
   hak_class_counters_t counters[HAK_CLASS_COUNT];
   uint32_t mid_sizes[HAK_MID_SIZE_BUCKETS];     // mid requests seen by the slow path, by size
+  hak_remote_out_t remote;                      // blocks freed into other threads' slabs
   uint64_t policy_version;                      // of the engine's policy last applied
   uint32_t mid_rounding_pct;                    // HAKMEM_MID_ROUND_PCT or the policy's
   hak_segment_t* segments[2];                   // owned SMALL / MEDIUM segments
@@ -190,8 +193,10 @@ void hak_heap_sync_extra_class(hak_heap_t* heap);
 // The tiny free fast path freed `block` and so emptied its slab (used reached 0) on its owner
 // thread. (The block, not the slab: the fast path need not keep the header's address.)
 HAK_NOINLINE void hak_heap_tiny_slab_emptied(void* block);
-// Free of a SMALL/MEDIUM block that missed the fast paths. `map_word` is hak_map_word(p).
-HAK_NOINLINE void hak_heap_free_slow(void* p, uintptr_t map_word);
+// Free of a SMALL/MEDIUM block that missed the fast paths. `map_word` is hak_map_word(p);
+// `heap` is the calling thread's, where a block of another thread's slab waits in a batch, or
+// HAK_EMPTY_HEAP for a thread that has none (the block goes to its slab at once).
+HAK_NOINLINE void hak_heap_free_slow(hak_heap_t* heap, void* p, uintptr_t map_word);
 // Usable size of a block in a SMALL/MEDIUM segment, or 0 if p lies in none. With `op` ("realloc",
 // ...) set, aborts naming the error unless p is a block the program holds.
 size_t hak_heap_usable_size(const void* p, uintptr_t map_word, const char* op);

@@ -6,7 +6,7 @@
 //                   └─ fresh_slab ─ own segment │ adopt (heap.c) │ acquire a segment
 // Free:
 //   fast path emptied a slab (used hit 0) ── hak_heap_tiny_slab_emptied ── keep one │ retire
-//   fast path missed ── hak_heap_free_slow ─ validate ─ local free │ remote push (slab.h)
+//   fast path missed ── hak_heap_free_slow ─ validate ─ local free │ remote batch (remote.h)
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +89,7 @@ static void maybe_purge(hak_heap_t* heap) {
   uint64_t now = hak_os_now_ms();
   if (now < heap->next_purge_ms) return;
   heap->next_purge_ms = now + purge_interval_ms();  // before retiring: retire calls back here
+  hak_remote_flush_all(&heap->remote);
   retire_kept_empty(heap);
   hak_heap_reclaim_abandoned(heap, 2);
   purge_heap(heap, now, 0);
@@ -298,14 +299,25 @@ void hak_heap_tiny_slab_emptied(void* block) {
   hak_purge_safe_point();
 }
 
-void hak_heap_free_slow(void* p, uintptr_t map_word) {
+// A slab block of this thread's that missed the fast paths (a mid block the cache does not take,
+// a segment adopted since).
+static HAK_NOINLINE void free_own_block(hak_heap_t* heap, hak_slab_t* s, void* p) {
+  if (hak_slab_free_local(s, p)) {
+    slab_emptied(heap, s);
+    hak_purge_safe_point();
+  }
+}
+
+void hak_heap_free_slow(hak_heap_t* heap, void* p, uintptr_t map_word) {
   hak_segment_t* seg = hak_segment_lookup(p, map_word);
   if (seg == NULL) hak_heap_invalid_free(p, "free() of an address in no valid segment of hakmem");
   hak_slab_t* s = hak_slab_of_shift(p, seg->slab_shift);
   hak_slab_expect_held(s, p, "free");
   uintptr_t owner = map_word & ~(uintptr_t)HAK_KIND_MASK;
   if (owner == hak_thread_id()) {
-    if (hak_slab_free_local(s, p)) slab_emptied(hak_tls.heap, s);
+    free_own_block(heap, s, p);
+  } else if (HAK_LIKELY(heap != HAK_EMPTY_HEAP)) {
+    hak_remote_free(&heap->remote, s, p);
   } else {
     hak_slab_free_remote(s, p);
   }
@@ -333,6 +345,7 @@ static void collect_partial(hak_heap_t* heap, unsigned cls) {
 }
 
 void hak_heap_trim(hak_heap_t* heap) {
+  hak_remote_flush_all(&heap->remote);
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
     hak_heap_trim_mid_cache(heap, HAK_TINY_CLASSES + i, 0);
   }

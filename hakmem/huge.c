@@ -40,7 +40,7 @@ static size_t cache_bytes;
 
 void hak_huge_fork_prepare(void) { pthread_mutex_lock(&cache_lock); }
 void hak_huge_fork_parent(void) { pthread_mutex_unlock(&cache_lock); }
-void hak_huge_fork_child(void) { pthread_mutex_init(&cache_lock, NULL); }
+void hak_huge_fork_child(void) { pthread_mutex_unlock(&cache_lock); }
 
 static void lock_cache(void) { pthread_mutex_lock(&cache_lock); }
 

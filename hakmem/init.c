@@ -17,6 +17,7 @@ static pthread_key_t exit_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic int initialised;        // the one-load fast path
 static HAK_TLS int initializing_here;  // this thread runs process_init
+static HAK_TLS int thread_exiting;     // its exit key's destructor has run
 
 // The process's lock order, outermost first: the adaptive cache engine's window lock (its box
 // registers its own fork handlers after these, so they run first), large pool, huge cache, heap
@@ -38,7 +39,9 @@ static void fork_parent(void) {
 }
 
 // Only the forking thread exists in the child: the segment lists first, then every other heap
-// gives its segments up for adoption.
+// gives its segments up for adoption. Each box unlocks its lock there rather than initialising
+// it again: the child's one thread is the one that took it, and ThreadSanitizer still counts a
+// re-initialised mutex as held (a thread the child starts then reports a double lock).
 static void fork_child(void) {
   hak_segment_fork_child();
   hak_heap_fork_child();
@@ -58,6 +61,11 @@ static void refuse_other_page_sizes(void) {
   hak_config.wrap_tiny = hak_config.wrap_mid = hak_config.wrap_large = hak_config.wrap_huge = 0;
 }
 
+static void thread_exit(void* heap) {
+  thread_exiting = 1;
+  hak_heap_thread_exit(heap);
+}
+
 static void process_init(void) {
   initializing_here = 1;
   hak_config_init_once();
@@ -70,7 +78,7 @@ static void process_init(void) {
   // A child of a fork during this function runs it again: what was done already is not redone
   // (handlers registered twice would take every lock twice at the next fork).
   static int key_created, handlers_registered;
-  if (!key_created) key_created = pthread_key_create(&exit_key, hak_heap_thread_exit) == 0;
+  if (!key_created) key_created = pthread_key_create(&exit_key, thread_exit) == 0;
   // Before any other thread may take one of the locks: a fork while one holds it, with no
   // handler to take it first, would leave it locked forever in the child.
   if (!handlers_registered) {
@@ -96,4 +104,9 @@ hak_heap_t* hak_init_thread(void) {
   // After the heap is installed: pthread_setspecific may allocate, and must find it ready.
   if (heap != NULL) pthread_setspecific(exit_key, heap);
   return heap;
+}
+
+hak_heap_t* hak_init_freeing_thread(void) {
+  hak_heap_t* heap = thread_exiting ? NULL : hak_init_thread();
+  return heap ? heap : HAK_EMPTY_HEAP;
 }

@@ -23,6 +23,11 @@ void hak_init(void);
 // memory.
 HAK_NOINLINE hak_heap_t* hak_init_thread(void);
 
+// The heap a free on the calling thread batches its cross-thread blocks in (remote.h): the
+// thread's heap, created on its first call unless the thread is exiting (its heap was handed back
+// already, and a new one might never be); HAK_EMPTY_HEAP then, or if the OS refuses memory.
+HAK_NOINLINE hak_heap_t* hak_init_freeing_thread(void);
+
 HAK_INLINE hak_heap_t* hak_thread_heap(void) {
   hak_heap_t* heap = hak_tls.heap;
   return HAK_LIKELY(heap != HAK_EMPTY_HEAP) ? heap : hak_init_thread();

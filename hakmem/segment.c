@@ -24,24 +24,6 @@ static size_t abandoned_count;
 static _Atomic size_t mapped_segments;
 static _Atomic size_t purged_bytes;
 
-static unsigned slab_shift_of(hak_segment_kind_t kind) {
-  return kind == HAK_KIND_SMALL ? HAK_SMALL_SLAB_SHIFT : HAK_MEDIUM_SLAB_SHIFT;
-}
-
-hak_segment_t* hak_segment_header(void* base, unsigned slab_shift) {
-  uint8_t* slab0_end = (uint8_t*)base + ((size_t)1 << slab_shift);
-  return (hak_segment_t*)(slab0_end - HAK_SLAB_HEADER_SIZE - HAK_SEGMENT_HEADER_SIZE);
-}
-
-hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word) {
-  uintptr_t kind = map_word & HAK_KIND_MASK;
-  if (map_word == 0 || (kind != HAK_KIND_SMALL && kind != HAK_KIND_MEDIUM)) return NULL;
-  void* base = hak_segment_of(p);
-  hak_segment_t* header = hak_segment_header(base, slab_shift_of((hak_segment_kind_t)kind));
-  if (header->cookie != (HAK_SEGMENT_COOKIE ^ (uintptr_t)base)) return NULL;
-  return header;
-}
-
 // The mapped segments, for the purger: a list of their own links, under lists_lock.
 static void all_push(hak_segment_t* s) { HAK_LIST_PUSH_LINKED(&all_segments, s, all_next, all_prev); }
 
@@ -64,7 +46,7 @@ static void set_dirty_count(hak_segment_t* s, uint32_t n) {
 }
 
 static void format(hak_segment_t* s, void* base, hak_segment_kind_t kind) {
-  unsigned shift = slab_shift_of(kind);
+  unsigned shift = hak_segment_slab_shift_of(kind);
   s->cookie = HAK_SEGMENT_COOKIE ^ (uintptr_t)base;
   s->kind = (uint8_t)kind;
   s->slab_shift = (uint8_t)shift;
@@ -108,10 +90,10 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   void* base = hak_segment_of(s);
   if (s->kind != kind) {
     guard_slabs(base, s->slab_shift, 1);
-    guard_slabs(base, slab_shift_of(kind), 0);
+    guard_slabs(base, hak_segment_slab_shift_of(kind), 0);
   }
   HAK_UNPOISON(base, HAK_SEGMENT_SIZE);  // asan builds: slab init poisons the new layout's slabs
-  hak_segment_t* header = hak_segment_header(base, slab_shift_of(kind));
+  hak_segment_t* header = hak_segment_header(base, hak_segment_slab_shift_of(kind));
   if (header != s) memset(s, 0, sizeof *s);
   // Pages still committed are fine to reuse; the per-slab purge bookkeeping restarts clean.
   format(header, base, kind);
@@ -124,8 +106,8 @@ hak_segment_t* hak_segment_acquire(hak_segment_kind_t kind, struct hak_heap_s* h
     void* base = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE);
     if (base == NULL) return NULL;
     atomic_fetch_add_explicit(&mapped_segments, 1, memory_order_relaxed);
-    guard_slabs(base, slab_shift_of(kind), 0);
-    s = hak_segment_header(base, slab_shift_of(kind));
+    guard_slabs(base, hak_segment_slab_shift_of(kind), 0);
+    s = hak_segment_header(base, hak_segment_slab_shift_of(kind));
     format(s, base, kind);
   }
   s->heap = heap;
@@ -359,4 +341,4 @@ void hak_segment_for_each_unowned(void (*visit)(hak_segment_t* segment, void* ar
 
 void hak_segment_fork_prepare(void) { pthread_mutex_lock(&lists_lock); }
 void hak_segment_fork_parent(void) { pthread_mutex_unlock(&lists_lock); }
-void hak_segment_fork_child(void) { pthread_mutex_init(&lists_lock, NULL); }
+void hak_segment_fork_child(void) { pthread_mutex_unlock(&lists_lock); }

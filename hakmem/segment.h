@@ -142,12 +142,26 @@ HAK_INLINE size_t hak_segment_slab_size(const hak_segment_t* header) {
   return (size_t)1 << header->slab_shift;
 }
 
+HAK_INLINE unsigned hak_segment_slab_shift_of(hak_segment_kind_t kind) {
+  return kind == HAK_KIND_SMALL ? HAK_SMALL_SLAB_SHIFT : HAK_MEDIUM_SLAB_SHIFT;
+}
+
 // Header location of a segment whose base is `base` and slabs are 1 << slab_shift bytes.
-hak_segment_t* hak_segment_header(void* base, unsigned slab_shift);
+HAK_INLINE hak_segment_t* hak_segment_header(void* base, unsigned slab_shift) {
+  uint8_t* slab0_end = (uint8_t*)base + ((size_t)1 << slab_shift);
+  return (hak_segment_t*)(slab0_end - HAK_SLAB_HEADER_SIZE - HAK_SEGMENT_HEADER_SIZE);
+}
 
 // Reads the header of the segment holding p, using the map word's kind. NULL if p's map word
 // is not a SMALL or MEDIUM segment or the header's cookie is wrong.
-hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word);
+HAK_INLINE hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word) {
+  uintptr_t kind = map_word & HAK_KIND_MASK;
+  if (map_word == 0 || (kind != HAK_KIND_SMALL && kind != HAK_KIND_MEDIUM)) return NULL;
+  void* base = hak_segment_of(p);
+  hak_segment_t* header = hak_segment_header(base, hak_segment_slab_shift_of((hak_segment_kind_t)kind));
+  if (header->cookie != (HAK_SEGMENT_COOKIE ^ (uintptr_t)base)) return NULL;
+  return header;
+}
 
 // Gets an empty segment of `kind` (from the cache or the OS) owned by `heap` / `owner`, with its
 // map word set. NULL if the OS refuses memory.

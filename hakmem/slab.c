@@ -171,14 +171,18 @@ void hak_slab_unload_free(hak_slab_t* slab) {
   slab->used -= n;
 }
 
+void hak_slab_free_remote_list(hak_slab_t* slab, hak_block_t* head, hak_block_t* tail) {
+  uintptr_t old = __atomic_load_n(&slab->remote, __ATOMIC_RELAXED);
+  do {
+    hak_block_set_next(tail, (hak_block_t*)old);
+  } while (!__atomic_compare_exchange_n(&slab->remote, &old, (uintptr_t)head, 1,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
 void hak_slab_free_remote(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
   hak_block_mark_free(block, slab);
-  uintptr_t head = __atomic_load_n(&slab->remote, __ATOMIC_RELAXED);
-  do {
-    hak_block_set_next(block, (hak_block_t*)head);
-  } while (!__atomic_compare_exchange_n(&slab->remote, &head, (uintptr_t)block, 1,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+  hak_slab_free_remote_list(slab, block, block);
 }
 
 void hak_slab_check_empty(const hak_slab_t* slab) {

@@ -260,6 +260,9 @@ void hak_slab_unload_free(hak_slab_t* slab);
 // Pushes p, a block of this slab checked already (hak_slab_is_block, not free), onto the remote
 // list from a thread that does not own the slab.
 void hak_slab_free_remote(hak_slab_t* slab, void* p);
+// Pushes the blocks head .. tail of this slab, linked and carrying their free marks, onto the
+// remote list with one compare-and-swap (remote.h batches them).
+void hak_slab_free_remote_list(hak_slab_t* slab, hak_block_t* head, hak_block_t* tail);
 
 // Nonzero if the header of slab `index` of `segment` is that of a slab serving some size class.
 int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index);

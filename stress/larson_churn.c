@@ -1,6 +1,7 @@
 // larson_churn: a server simulation. --threads workers each replace random blocks of a slot
 // array; after every round the arrays move on to the next worker, so most frees are remote and
-// every worker frees blocks of every other one.
+// every worker frees blocks of every other one. Every 8th round, while the others wait at the
+// barrier, worker 0 walks the heap: their remote batches (hakmem/remote.h) hold blocks then.
 #include <pthread.h>
 
 #include "stress/stress_util.h"
@@ -9,6 +10,18 @@ static long threads, slots;
 static void*** arrays;
 static pthread_barrier_t barrier;
 static atomic_int stop;
+static unsigned long walks, walks_with_batches;
+
+// Between the round's barriers: no other worker allocates or frees.
+static void walk_mid_run(void) {
+  hak_check_report_t report;
+  if (!hak_check_heap(&report)) {
+    fprintf(stderr, "larson_churn: heap check between rounds failed: %s\n", report.error);
+    exit(1);
+  }
+  walks++;
+  if (report.batched_blocks > 0) walks_with_batches++;
+}
 
 static void* work(void* arg) {
   long index = (long)(intptr_t)arg;
@@ -24,6 +37,7 @@ static void* work(void* arg) {
     atomic_fetch_add(&stress_ops, (unsigned long)(4 * slots));
     if (index == 0 && !stress_running()) atomic_store(&stop, 1);
     pthread_barrier_wait(&barrier);
+    if (index == 0 && round % 8 == 7) walk_mid_run();
     int done = atomic_load(&stop);
     pthread_barrier_wait(&barrier);  // nobody starts the next round before all have read stop
     if (done) return NULL;
@@ -47,5 +61,12 @@ int main(int argc, char** argv) {
   }
   free(arrays);
   free(tids);
+  printf("larson_churn: %lu heap walks between rounds, %lu found blocks in remote batches\n", walks,
+         walks_with_batches);
+  if (walks > 0 && walks_with_batches == 0) {
+    fprintf(stderr, "larson_churn: no walk saw a remote batch: the walker's batch check went "
+            "untested\n");
+    return 1;
+  }
   return stress_finish("larson_churn");
 }

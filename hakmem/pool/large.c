@@ -57,7 +57,7 @@ static uint64_t next_purge_ms;
 
 void hak_large_fork_prepare(void) { pthread_mutex_lock(&pool_lock); }
 void hak_large_fork_parent(void) { pthread_mutex_unlock(&pool_lock); }
-void hak_large_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
+void hak_large_fork_child(void) { pthread_mutex_unlock(&pool_lock); }
 
 static void lock_pool(void) { pthread_mutex_lock(&pool_lock); }
 
