@@ -8,14 +8,18 @@
 // compare-and-swap, moving the line that holds the list to the freeing core and back to the
 // owner's on every block. Here a freeing thread links the block into a batch for its slab
 // instead, with plain stores, and hands the whole batch over with one compare-and-swap when it
-// is full, when another slab wants its slot, and at the flush points its heap chooses (its purge
-// ticks, malloc_trim, thread exit, a fork child taking over a vanished thread's heap), as
-// snmalloc's message queues and tcmalloc's transfer caches batch by destination.
+// is full, when another slab wants its slot, and at the flush points its heap chooses (every
+// 64th allocation slow path, its purge ticks, malloc_trim, thread exit, a fork child taking over
+// a vanished thread's heap), as snmalloc's message queues and tcmalloc's transfer caches batch
+// by destination.
 //
 // A batched block already carries its free mark (a second free of it aborts as a double free)
 // and still counts as used in its slab, so the slab cannot be given back, nor change class,
-// while the batch holds it; batches of a thread that stops freeing wait until its next flush
-// point, bounded by HAK_REMOTE_SLOTS * HAK_REMOTE_BATCH_BYTES.
+// while the batch holds it. Held long, batches cost memory: larson with batches flushed only
+// when full or evicted doubled its peak RSS (7 to 16 MiB), its owners carving new slabs while
+// old ones waited for a few blocks; flushed every 64th slow path it stays at 7 MiB. Batches of
+// a thread that stops allocating and freeing wait until its next flush point, bounded by
+// HAK_REMOTE_SLOTS * HAK_REMOTE_BATCH_BYTES.
 //
 // Threading: a hak_remote_out_t is touched only by its thread, except by a fork child taking it
 // over single threaded. Its stores are ordered so that a thread stopped anywhere by a fork leaves
