@@ -43,26 +43,40 @@ static int next_allocators(const void* p, uintptr_t map_word) {
   return (!hak_map_in_range(p) || map_word == 0) && hak_wrap_active();
 }
 
-void hak_free_slow(void* p, uintptr_t map_word) {
-  uintptr_t kind = map_word & HAK_KIND_MASK;
-  if (HAK_LIKELY(map_word != 0 && kind <= HAK_KIND_MEDIUM && hak_map_in_range(p))) {
-    hak_heap_t* heap = hak_tls.heap;  // a slab block's owner is another thread, or this one
-    if (HAK_UNLIKELY(heap == HAK_EMPTY_HEAP)) heap = hak_init_freeing_thread();
-    hak_heap_free_slow(heap, p, map_word);  // it reaches a safe point where it may free memory
-    return;
-  }
+// A free that is no slab block's: NULL, the next allocator's, a large or huge block, or foreign.
+static HAK_NOINLINE void free_beyond_slabs(void* p, uintptr_t map_word) {
   if (p == NULL) return;
   if (HAK_UNLIKELY(next_allocators(p, map_word))) {
     hak_wrap_free(p);
     return;
   }
   if (!hak_map_in_range(p) || map_word == 0) foreign_pointer(p, "free");
-  if (kind == HAK_KIND_LARGE) {
+  if ((map_word & HAK_KIND_MASK) == HAK_KIND_LARGE) {
     hak_large_free(p);
   } else {
     hak_huge_free(p);
   }
   hak_purge_safe_point();
+}
+
+// A thread's first free of a slab block, with no heap yet: one for its remote batches.
+static HAK_NOINLINE void free_without_heap(void* p, uintptr_t map_word) {
+  hak_heap_free_slow(hak_init_freeing_thread(), p, map_word);
+}
+
+// Only tail calls, so that a cross-thread free pays for no stack frame here.
+void hak_free_slow(void* p, uintptr_t map_word) {
+  uintptr_t kind = map_word & HAK_KIND_MASK;
+  if (HAK_UNLIKELY(map_word == 0 || kind > HAK_KIND_MEDIUM || !hak_map_in_range(p))) {
+    free_beyond_slabs(p, map_word);
+    return;
+  }
+  hak_heap_t* heap = hak_tls.heap;  // a slab block's owner is another thread, or this one
+  if (HAK_UNLIKELY(heap == HAK_EMPTY_HEAP)) {
+    free_without_heap(p, map_word);
+    return;
+  }
+  hak_heap_free_slow(heap, p, map_word);  // it reaches a safe point where it may free memory
 }
 
 void* hak_malloc(size_t size) { return hak_alloc_inline(size); }

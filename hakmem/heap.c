@@ -132,7 +132,7 @@ static void drop_mid_caches(hak_heap_t* heap) {
     hak_block_t* b = hak_mid_cache_cut(&heap->mid_cache[i], HAK_TINY_CLASSES + i, 0);
     while (b) {
       hak_block_t* next = hak_mid_cache_link(b, HAK_TINY_CLASSES + i);
-      hak_slab_free_local(hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT), b);
+      hak_slab_free_local(hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT), b, HAK_MEDIUM_SLAB_SHIFT);
       b = next;
     }
   }

@@ -238,7 +238,7 @@ void hak_heap_free_to_slab(hak_heap_t* heap, hak_block_t* b) {
   hak_slab_t* s = hak_slab_of_shift(b, HAK_MEDIUM_SLAB_SHIFT);
   // The mid free fast path could not see the carved count.
   if (!hak_slab_is_block(s, b)) hak_slab_invalid_block(s, b, "free");
-  if (hak_slab_free_local(s, b)) {
+  if (hak_slab_free_local(s, b, HAK_MEDIUM_SLAB_SHIFT)) {
     slab_emptied(heap, s);
   } else if (s->list == HAK_SLAB_FULL) {
     move_full_to_partial(heap, s);
@@ -303,24 +303,40 @@ void hak_heap_tiny_slab_emptied(void* block) {
 // A slab block of this thread's that missed the fast paths (a mid block the cache does not take,
 // a segment adopted since).
 static HAK_NOINLINE void free_own_block(hak_heap_t* heap, hak_slab_t* s, void* p) {
-  if (hak_slab_free_local(s, p)) {
+  if (hak_slab_free_local(s, p, s->slab_shift)) {
     slab_emptied(heap, s);
     hak_purge_safe_point();
   }
 }
 
-void hak_heap_free_slow(hak_heap_t* heap, void* p, uintptr_t map_word) {
-  hak_segment_t* seg = hak_segment_lookup(p, map_word);
-  if (seg == NULL) hak_heap_invalid_free(p, "free() of an address in no valid segment of hakmem");
-  hak_slab_t* s = hak_slab_of_shift(p, seg->slab_shift);
-  hak_slab_expect_held(s, p, "free");
+// hak_heap_free_slow for one kind of segment, whose slab shift is a constant here.
+HAK_INLINE void free_in_segment(hak_heap_t* heap, void* p, uintptr_t map_word, unsigned shift) {
+  void* base = hak_segment_of(p);
+  if (hak_segment_header(base, shift)->cookie != (HAK_SEGMENT_COOKIE ^ (uintptr_t)base)) {
+    hak_heap_invalid_free(p, "free() of an address in no valid segment of hakmem");
+  }
+  hak_slab_t* s = hak_slab_of_shift(p, shift);
+  if (HAK_UNLIKELY(!hak_slab_is_block_in(s, p, shift) || hak_block_is_free(p, shift))) {
+    hak_slab_invalid_block(s, p, "free");
+  }
   uintptr_t owner = map_word & ~(uintptr_t)HAK_KIND_MASK;
   if (owner == hak_thread_id()) {
     free_own_block(heap, s, p);
   } else if (HAK_LIKELY(heap != HAK_EMPTY_HEAP)) {
-    hak_remote_free(&heap->remote, s, p);
+    hak_remote_free(&heap->remote, s, p, shift);
   } else {
     hak_slab_free_remote(s, p);
+  }
+}
+
+void hak_heap_free_slow(hak_heap_t* heap, void* p, uintptr_t map_word) {
+  uintptr_t kind = map_word & HAK_KIND_MASK;
+  if (kind == HAK_KIND_SMALL) {
+    free_in_segment(heap, p, map_word, HAK_SMALL_SLAB_SHIFT);
+  } else if (kind == HAK_KIND_MEDIUM) {
+    free_in_segment(heap, p, map_word, HAK_MEDIUM_SLAB_SHIFT);
+  } else {
+    hak_heap_invalid_free(p, "free() of an address in no valid segment of hakmem");
   }
 }
 

@@ -65,16 +65,18 @@ uint32_t hak_remote_held(const hak_remote_out_t* out);
 HAK_NOINLINE void hak_remote_start(hak_remote_batch_t* batch, hak_slab_t* slab, hak_block_t* block);
 
 HAK_INLINE hak_remote_batch_t* hak_remote_slot(hak_remote_out_t* out, const hak_slab_t* slab) {
-  uint64_t hash = ((uintptr_t)slab >> HAK_SMALL_SLAB_SHIFT) * 0x9E3779B97F4A7C15ull;
+  // Headers are 128 bytes apart, a segment's all in one array (segment.h).
+  uint64_t hash = ((uintptr_t)slab / sizeof(hak_slab_t)) * 0x9E3779B97F4A7C15ull;
   return &out->slots[hash >> (64 - 6)];
 }
 HAK_STATIC_ASSERT(HAK_REMOTE_SLOTS == 64, "hak_remote_slot takes 6 bits of the hash");
 
-// Frees p, a block of `slab` checked already (hak_slab_is_block, not free) that this thread
-// does not own, into its batch.
-HAK_INLINE void hak_remote_free(hak_remote_out_t* out, hak_slab_t* slab, void* p) {
+// Frees p, a block of `slab` (of 2^slab_shift bytes) checked already (hak_slab_is_block, not
+// free) that this thread does not own, into its batch.
+HAK_INLINE void hak_remote_free(hak_remote_out_t* out, hak_slab_t* slab, void* p,
+                                unsigned slab_shift) {
   hak_block_t* block = (hak_block_t*)p;
-  hak_block_mark_free(block, slab);
+  hak_block_mark_free(block, slab_shift);
   hak_remote_batch_t* batch = hak_remote_slot(out, slab);
   if (HAK_UNLIKELY(batch->slab != slab)) {
     hak_remote_start(batch, slab, block);

@@ -60,8 +60,9 @@ TEST_F(SecureDeathTest, FreshBlocksComeInRandomOrder) {
 
 TEST_F(SecureDeathTest, AnOverflowOffASlabHitsItsGuardPage) {
   char* p = static_cast<char*>(hak_malloc(48));
-  uintptr_t slab_end = (reinterpret_cast<uintptr_t>(p) | 0xffff) + 1;
-  char* guard = reinterpret_cast<char*>(slab_end - 2 * 4096);
+  const hak_slab_t* slab = hak_small_slab_of(p);
+  char* guard = reinterpret_cast<char*>(hak_slab_start(slab)) +
+                hak_segment_slab_usable(HAK_SMALL_SLAB_SHIFT, slab->index);
   EXPECT_DEATH(*reinterpret_cast<volatile char*>(guard) = 1, "SIGSEGV");
   hak_free(p);
 }

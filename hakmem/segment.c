@@ -60,19 +60,19 @@ static void format(hak_segment_t* s, void* base, hak_segment_kind_t kind) {
   s->slabs_lock = 0;
 }
 
-// Secure builds: the page before each slab's last page (which holds its header) is made
+// Secure builds: the page after each slab's blocks (hak_segment_slab_usable) is made
 // inaccessible, so that an overflow off the end of a slab's blocks faults instead of reaching
-// the headers and the next slab. Slabs never carve into it (slab.c). `undo` makes the whole
-// segment accessible again (for reuse as the other kind, whose slabs end elsewhere).
+// the next slab or the headers. `undo` makes the whole segment accessible again (for reuse as
+// the other kind, whose slabs end elsewhere).
 static void guard_slabs(void* base, unsigned slab_shift, int undo) {
   if (!HAKMEM_SECURE) return;
   if (undo) {
     hak_os_protect(base, HAK_SEGMENT_SIZE, 1);
     return;
   }
-  size_t slab_size = (size_t)1 << slab_shift;
-  for (size_t off = slab_size; off <= HAK_SEGMENT_SIZE; off += slab_size) {
-    hak_os_protect((uint8_t*)base + off - 2 * HAK_PAGE_SIZE, HAK_PAGE_SIZE, 0);
+  for (unsigned i = 0; i < (HAK_SEGMENT_SIZE >> slab_shift); i++) {
+    uint8_t* slab = (uint8_t*)base + ((size_t)i << slab_shift);
+    hak_os_protect(slab + hak_segment_slab_usable(slab_shift, i), HAK_PAGE_SIZE, 0);
   }
 }
 
@@ -88,13 +88,13 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   if (s == NULL) return NULL;
   // The cached header may be of the other kind; the new header goes where this kind expects it.
   void* base = hak_segment_of(s);
-  if (s->kind != kind) {
-    guard_slabs(base, s->slab_shift, 1);
-    guard_slabs(base, hak_segment_slab_shift_of(kind), 0);
-  }
   HAK_UNPOISON(base, HAK_SEGMENT_SIZE);  // asan builds: slab init poisons the new layout's slabs
   hak_segment_t* header = hak_segment_header(base, hak_segment_slab_shift_of(kind));
-  if (header != s) memset(s, 0, sizeof *s);
+  if (s->kind != kind) {
+    guard_slabs(base, s->slab_shift, 1);
+    memset(s, 0, sizeof *s);  // before the new guard pages, which may cover it
+    guard_slabs(base, hak_segment_slab_shift_of(kind), 0);
+  }
   // Pages still committed are fine to reuse; the per-slab purge bookkeeping restarts clean.
   format(header, base, kind);
   return header;
@@ -124,13 +124,18 @@ static void purge_range(void* addr, size_t size) {
   }
 }
 
-// Purges a whole empty segment except the page holding its header.
+// The first page of slab 0 holding the segment's metadata (its header and the slab headers),
+// which purges keep.
+static uint8_t* meta_page(const hak_segment_t* s) {
+  return (uint8_t*)((uintptr_t)s & ~(HAK_PAGE_SIZE - 1));
+}
+
+// Purges a whole empty segment except the pages holding its metadata.
 static void purge_whole(hak_segment_t* s) {
   uint8_t* base = (uint8_t*)hak_segment_of(s);
-  uint8_t* header_page = (uint8_t*)((uintptr_t)s & ~(HAK_PAGE_SIZE - 1));
-  uint8_t* header_end = (uint8_t*)hak_align_up((uintptr_t)s + sizeof *s, HAK_PAGE_SIZE);
-  if (header_page > base) purge_range(base, (size_t)(header_page - base));
-  purge_range(header_end, (size_t)(base + HAK_SEGMENT_SIZE - header_end));
+  uint8_t* meta_end = base + hak_segment_slab_size(s);
+  purge_range(base, (size_t)(meta_page(s) - base));
+  purge_range(meta_end, (size_t)(base + HAK_SEGMENT_SIZE - meta_end));
   s->dirty_mask = 0;
   set_dirty_count(s, 0);
 }
@@ -277,9 +282,8 @@ int hak_segment_take_slab(hak_segment_t* s, unsigned cls) {
 // Returns dirty slab i's pages; returns the bytes purged.
 static size_t purge_slab(hak_segment_t* s, unsigned i) {
   uint8_t* start = (uint8_t*)hak_segment_of(s) + ((size_t)i << s->slab_shift);
-  // Slab 0's last page holds the segment header: keep it.
-  size_t size = i == 0 ? ((uintptr_t)s & ~(HAK_PAGE_SIZE - 1)) - (uintptr_t)start
-                       : hak_segment_slab_size(s);
+  // Slab 0's last pages hold the headers: keep them.
+  size_t size = i == 0 ? (size_t)(meta_page(s) - start) : hak_segment_slab_size(s);
   purge_range(start, size);
   s->dirty_mask &= ~((uint64_t)1 << i);
   set_dirty_count(s, s->purge_pending - 1);

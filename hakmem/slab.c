@@ -6,18 +6,12 @@
 #include "hakmem/os/os.h"
 #include "hakmem/size_class.h"
 
-// Every MEDIUM slab leaves room for a segment header, not only slab 0: their capacity is then
-// a function of the class alone, which the mid free fast path checks against (hak_mid_cache_t).
-// Secure builds end the blocks two pages before the slab's end: a guard page, then the page
-// holding the headers (guard_slabs in segment.c).
-static size_t usable_bytes(unsigned index, size_t slab_size) {
-  if (HAKMEM_SECURE) return slab_size - 2 * HAK_PAGE_SIZE;
-  int segment_header = index == 0 || slab_size == HAK_MEDIUM_SLAB_SIZE;
-  return slab_size - sizeof(hak_slab_t) - (segment_header ? HAK_SEGMENT_HEADER_SIZE : 0);
+static size_t usable_bytes(unsigned index, unsigned slab_shift) {
+  return hak_segment_slab_usable(slab_shift, index);
 }
 
 size_t hak_medium_slab_capacity(size_t block_size) {
-  return usable_bytes(1, HAK_MEDIUM_SLAB_SIZE) / block_size;
+  return usable_bytes(1, HAK_MEDIUM_SLAB_SHIFT) / block_size;
 }
 
 int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index) {
@@ -25,26 +19,24 @@ int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, 
   return cls < HAK_CLASS_COUNT && (cls < HAK_TINY_CLASSES) == (segment->kind == HAK_KIND_SMALL) &&
          slab->block_size == hak_class_size(cls) && slab->index == index &&
          slab->slab_shift == segment->slab_shift &&
-         slab->capacity == usable_bytes(index, hak_segment_slab_size(segment)) / slab->block_size &&
+         slab->capacity == usable_bytes(index, segment->slab_shift) / slab->block_size &&
          slab->carved <= slab->capacity && slab->block_magic == hak_block_magic(slab->block_size) &&
          slab->block_magic_shared == slab->block_magic &&
          slab->carved_limit == hak_block_limit(slab->block_size, slab->carved);
 }
 
 hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, size_t block_size) {
-  size_t slab_size = hak_segment_slab_size(segment);
-  uint8_t* start = (uint8_t*)segment + ((size_t)index << segment->slab_shift);
-  hak_slab_t* slab = hak_slab_of_shift(start, segment->slab_shift);
+  hak_slab_t* slab = hak_slab_at(segment, index);
   memset(slab, 0, sizeof *slab);
   slab->block_size = (uint32_t)block_size;
   slab->block_magic = hak_block_magic(block_size);
   slab->block_magic_shared = slab->block_magic;
-  slab->capacity = (uint16_t)(usable_bytes(index, slab_size) / block_size);
+  slab->capacity = (uint16_t)(usable_bytes(index, segment->slab_shift) / block_size);
   slab->class_idx = (uint8_t)cls;
   slab->index = (uint8_t)index;
   slab->slab_shift = segment->slab_shift;
-  if (slab->slab_shift == HAK_MEDIUM_SLAB_SHIFT) hak_medium_class_set(slab, cls);
-  HAK_POISON(hak_slab_start(slab), usable_bytes(index, slab_size));
+  if (slab->slab_shift == HAK_MEDIUM_SLAB_SHIFT) hak_medium_class_set(hak_slab_start(slab), cls);
+  HAK_POISON(hak_slab_start(slab), usable_bytes(index, segment->slab_shift));
   return slab;
 }
 
@@ -105,7 +97,7 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks) {
 #endif
       hak_block_t* b = (hak_block_t*)(start + (size_t)(chunk + k) * size);
       HAK_UNPOISON(b, sizeof(hak_block_t));  // a free block's link and mark stay addressable
-      hak_block_mark_free(b, slab);
+      hak_block_mark_free(b, slab->slab_shift);
       if (last) hak_block_set_next(last, b);
       else first = b;
       last = b;
@@ -181,7 +173,7 @@ void hak_slab_free_remote_list(hak_slab_t* slab, hak_block_t* head, hak_block_t*
 
 void hak_slab_free_remote(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
-  hak_block_mark_free(block, slab);
+  hak_block_mark_free(block, slab->slab_shift);
   hak_slab_free_remote_list(slab, block, block);
 }
 
@@ -198,7 +190,7 @@ void hak_slab_check_empty(const hak_slab_t* slab) {
 void hak_slab_mark_unused(hak_slab_t* slab) {
   slab->class_idx = HAK_SLAB_UNUSED_CLASS;
   slab->carved_limit = 0;
-  if (slab->slab_shift == HAK_MEDIUM_SLAB_SHIFT) hak_medium_class_set(slab, 0);
+  if (slab->slab_shift == HAK_MEDIUM_SLAB_SHIFT) hak_medium_class_set(hak_slab_start(slab), 0);
 }
 
 void hak_slab_reject_free(const void* p, unsigned slab_shift) {

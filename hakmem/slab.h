@@ -1,4 +1,5 @@
-// slab: the header at the end of every slab and the owner-side free-list operations on it.
+// slab: the header of every slab (in its segment's array of headers, segment.h) and the
+// owner-side free-list operations on it.
 //
 // Owns: slab headers and the blocks inside a slab. May use: base, segment (layout only).
 // Heap decides when these run; slab only keeps each slab's lists and counts consistent.
@@ -13,12 +14,12 @@
 // A slab is empty when used == 0 and free == NULL; a slab that is not some class's current slab
 // always has free == NULL.
 //
-// Every free block, on whichever list (the mid caches too), holds an address inside its slab's
-// header in its second word, the free mark (hak_free_mark): carving sets it, every free sets
-// it, handing a block out clears it. A free whose block carries the mark is a double free (or a
-// free of a carved block never handed out), caught at one compare; program data equals the mark
-// only if the program wrote an address inside hakmem's own header there. Every block size is a
-// multiple of 16, so the mark always lies inside the block.
+// Every free block, on whichever list (the mid caches too), holds an address of hakmem's in its
+// second word, the free mark (hak_free_mark: its slab header's, or its slab's last byte's):
+// carving sets it, every free sets it, handing a block out clears it. A free whose block carries
+// the mark is a double free (or a free of a carved block never handed out), caught at one
+// compare; program data equals the mark only if the program stored that address there. Every
+// block size is a multiple of 16, so the mark always lies inside the block.
 #ifndef HAKMEM_SLAB_H
 #define HAKMEM_SLAB_H
 
@@ -130,33 +131,41 @@ HAK_INLINE void hak_block_handed_out(hak_block_t* b) {
 #endif
 }
 
-// The free mark of the blocks of `slab`: the address of its header's last byte, which is the
-// block address with every in-slab bit set, the value the fast paths compute on the way to the
-// header (one instruction fewer than the header's own address).
-HAK_INLINE uintptr_t hak_free_mark(const struct hak_slab_s* slab) {
-  return (uintptr_t)slab + HAK_SLAB_HEADER_SIZE - 1;
-}
-
-HAK_INLINE void hak_block_mark_free(hak_block_t* b, const struct hak_slab_s* slab) {
-  b->free_mark = hak_free_mark(slab);
-}
-
-// Nonzero if block b of `slab` carries the free mark: it is free already. (ASan builds: a free
-// block's link and mark stay addressable; a held block of fewer than 16 requested bytes has its
-// mark poisoned, and is not free.)
-HAK_INLINE int hak_block_is_free(const hak_block_t* b, const struct hak_slab_s* slab) {
-#if HAK_ASAN
-  if (__asan_region_is_poisoned((void*)&b->free_mark, sizeof b->free_mark)) return 0;
-#endif
-  return b->free_mark == hak_free_mark(slab);
-}
-
+// The header of the slab of 2^slab_shift bytes holding p (segment.h draws the layout). With a
+// constant shift it compiles to two ands and a shift, the constant folded into the loads.
 HAK_INLINE hak_slab_t* hak_slab_of_shift(const void* p, unsigned slab_shift) {
-  return (hak_slab_t*)(((uintptr_t)p | (((uintptr_t)1 << slab_shift) - 1)) + 1 - sizeof(hak_slab_t));
+  uintptr_t slabs = HAK_SEGMENT_SIZE >> slab_shift;
+  uintptr_t segment = (uintptr_t)p & ~(uintptr_t)(HAK_SEGMENT_SIZE - 1);
+  uintptr_t index = ((uintptr_t)p >> slab_shift) & (slabs - 1);
+  uintptr_t headers = ((uintptr_t)1 << slab_shift) - slabs * sizeof(hak_slab_t);
+  return (hak_slab_t*)(segment + headers + index * sizeof(hak_slab_t));
 }
 
 HAK_INLINE hak_slab_t* hak_small_slab_of(const void* p) {
   return hak_slab_of_shift(p, HAK_SMALL_SLAB_SHIFT);
+}
+
+// The free mark of a block at p, in a slab of 2^slab_shift bytes, computed from p alone (nothing
+// read): in a small slab its header's address, which the tiny free fast path holds already; in a
+// medium slab the address of the slab's last byte (p with every in-slab bit set), as the mid free
+// fast path computes no header.
+HAK_INLINE uintptr_t hak_free_mark(const void* p, unsigned slab_shift) {
+  if (slab_shift == HAK_SMALL_SLAB_SHIFT) return (uintptr_t)hak_slab_of_shift(p, slab_shift);
+  return (uintptr_t)p | (((uintptr_t)1 << slab_shift) - 1);
+}
+
+HAK_INLINE void hak_block_mark_free(hak_block_t* b, unsigned slab_shift) {
+  b->free_mark = hak_free_mark(b, slab_shift);
+}
+
+// Nonzero if block b, in a slab of 2^slab_shift bytes, carries the free mark: it is free already.
+// (ASan builds: a free block's link and mark stay addressable; a held block of fewer than 16
+// requested bytes has its mark poisoned, and is not free.)
+HAK_INLINE int hak_block_is_free(const hak_block_t* b, unsigned slab_shift) {
+#if HAK_ASAN
+  if (__asan_region_is_poisoned((void*)&b->free_mark, sizeof b->free_mark)) return 0;
+#endif
+  return b->free_mark == hak_free_mark(b, slab_shift);
 }
 
 // Header of slab `index` of `segment`.
@@ -166,7 +175,8 @@ HAK_INLINE hak_slab_t* hak_slab_at(const hak_segment_t* segment, unsigned index)
 }
 
 HAK_INLINE uint8_t* hak_slab_start(const hak_slab_t* slab) {
-  return (uint8_t*)((uintptr_t)slab & ~((((uintptr_t)1) << slab->slab_shift) - 1));
+  uintptr_t segment = (uintptr_t)slab & ~(uintptr_t)(HAK_SEGMENT_SIZE - 1);
+  return (uint8_t*)(segment + ((uintptr_t)slab->index << slab->slab_shift));
 }
 
 // The block test, one multiplication: with magic = floor(2^64 / size) + 1 and e = size * magic
@@ -200,6 +210,16 @@ HAK_INLINE int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
   return offset * magic < (uint64_t)carved * (slab->block_size * magic);
 }
 
+// The same for p known to lie in this slab of 2^slab_shift bytes (its header was computed from p),
+// with the shift a constant: no slab start to compute.
+HAK_INLINE int hak_slab_is_block_in(const hak_slab_t* slab, const void* p, unsigned slab_shift) {
+  uint64_t offset = (uintptr_t)p & (((uintptr_t)1 << slab_shift) - 1);
+  if (slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
+  uint64_t magic = slab->block_magic_shared;
+  uint16_t carved = __atomic_load_n(&slab->carved, __ATOMIC_RELAXED);
+  return offset * magic < (uint64_t)carved * (slab->block_size * magic);
+}
+
 // Aborts with one line naming what is wrong with p, a pointer into `slab` that `op` ("free",
 // "realloc", ...) was given: an interior or misaligned pointer, a block never handed out, a block
 // free already, or a slab that serves no class.
@@ -215,7 +235,7 @@ HAK_COLD void hak_slab_reject_free(const void* p, unsigned slab_shift);
 // Any thread: aborts naming the error in `op`'s name unless p is a block of `slab` that the
 // program holds.
 HAK_INLINE void hak_slab_expect_held(const hak_slab_t* slab, const void* p, const char* op) {
-  if (!hak_slab_is_block(slab, p) || hak_block_is_free((const hak_block_t*)p, slab)) {
+  if (!hak_slab_is_block(slab, p) || hak_block_is_free((const hak_block_t*)p, slab->slab_shift)) {
     hak_slab_invalid_block(slab, p, op);
   }
 }
@@ -223,14 +243,15 @@ HAK_INLINE void hak_slab_expect_held(const hak_slab_t* slab, const void* p, cons
 // Owner thread: nonzero if p, inside this slab of 2^slab_shift bytes, is a block the program
 // holds (a carved block start without the free mark).
 HAK_INLINE int hak_slab_holds(const hak_slab_t* slab, const void* p, unsigned slab_shift) {
-  return hak_slab_owns_block(slab, p, slab_shift) && !hak_block_is_free((const hak_block_t*)p, slab);
+  return hak_slab_owns_block(slab, p, slab_shift) &&
+         !hak_block_is_free((const hak_block_t*)p, slab_shift);
 }
 
-// Owner-thread free of block p of this slab, checked already (hak_slab_holds); returns
-// nonzero when the slab became empty.
-HAK_INLINE int hak_slab_free_local(hak_slab_t* slab, void* p) {
+// Owner-thread free of block p of this slab of 2^slab_shift bytes, checked already
+// (hak_slab_holds); returns nonzero when the slab became empty.
+HAK_INLINE int hak_slab_free_local(hak_slab_t* slab, void* p, unsigned slab_shift) {
   hak_block_t* block = (hak_block_t*)p;
-  hak_block_mark_free(block, slab);
+  hak_block_mark_free(block, slab_shift);
   hak_block_set_next(block, slab->local_free);
   slab->local_free = block;
   HAK_COMPILER_BARRIER();

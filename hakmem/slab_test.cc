@@ -37,13 +37,40 @@ class SlabTest : public ::testing::Test {
   hak_slab_t* slab_ = nullptr;
 };
 
-TEST_F(SlabTest, InitComputesCapacityBelowTheHeader) {
+TEST_F(SlabTest, InitComputesCapacityBelowTheHeaders) {
   EXPECT_EQ(slab_->block_size, 48u);
-  // Secure builds keep the last two pages for a guard page and the headers.
-  size_t header = HAKMEM_SECURE ? 2 * 4096 : HAK_SLAB_HEADER_SIZE + (index_ == 0 ? HAK_SEGMENT_HEADER_SIZE : 0);
-  EXPECT_EQ(slab_->capacity, ((1u << HAK_SMALL_SLAB_SHIFT) - header) / 48);
+  // Slab 0 ends with the segment's headers, other small slabs hold blocks to their end; secure
+  // builds keep a guard page after the blocks.
+  size_t kept = index_ == 0 ? HAK_SEGMENT_HEADER_SIZE + 64 * HAK_SLAB_HEADER_SIZE : 0;
+  if (HAKMEM_SECURE) kept = hak_align_up(kept, 4096) + 4096;
+  EXPECT_EQ(slab_->capacity, ((1u << HAK_SMALL_SLAB_SHIFT) - kept) / 48);
   EXPECT_EQ(hak_small_slab_of(hak_slab_start(slab_)), slab_);
   EXPECT_EQ(hak_small_slab_of(hak_slab_start(slab_) + 48 * (slab_->capacity - 1)), slab_);
+}
+
+TEST(SlabLayout, HeadersOfASegmentsSlabsAreConsecutiveAtTheEndOfSlabZero) {
+  for (hak_segment_kind_t kind : {HAK_KIND_SMALL, HAK_KIND_MEDIUM}) {
+    hak_segment_t* segment = hak_segment_acquire(kind, nullptr, 0x7770);
+    ASSERT_NE(segment, nullptr);
+    uint8_t* base = reinterpret_cast<uint8_t*>(hak_segment_of(segment));
+    size_t slab_size = hak_segment_slab_size(segment);
+    EXPECT_EQ(reinterpret_cast<uint8_t*>(hak_slab_at(segment, segment->slab_count - 1)) +
+                  HAK_SLAB_HEADER_SIZE, base + slab_size) << "the last header ends slab 0";
+    EXPECT_EQ(reinterpret_cast<uint8_t*>(segment) + HAK_SEGMENT_HEADER_SIZE,
+              reinterpret_cast<uint8_t*>(hak_slab_at(segment, 0)));
+    for (unsigned i = 0; i < segment->slab_count; i++) {
+      hak_slab_t* header = hak_slab_at(segment, i);
+      EXPECT_EQ(header, hak_slab_at(segment, 0) + i);
+      uint8_t* start = base + (size_t)i * slab_size;
+      // Every address of the slab, first byte to last, finds its header.
+      for (size_t off : {(size_t)0, (size_t)16, slab_size / 2, slab_size - 1}) {
+        EXPECT_EQ(hak_slab_of_shift(start + off, segment->slab_shift), header) << i << " " << off;
+      }
+      EXPECT_LE(hak_segment_slab_usable(segment->slab_shift, i),
+                i == 0 ? (size_t)(reinterpret_cast<uint8_t*>(segment) - base) : slab_size);
+    }
+    hak_segment_release(segment);
+  }
 }
 
 TEST_F(SlabTest, CarveHandsOutDistinctAlignedBlocksUntilFull) {
@@ -71,8 +98,8 @@ TEST_F(SlabTest, LocalFreesBecomeTheNextFreeList) {
   hak_slab_carve(slab_, 8);
   std::vector<void*> blocks;
   for (void* p; (p = Pop()) != nullptr;) blocks.push_back(p);
-  for (size_t i = 0; i + 1 < blocks.size(); i++) EXPECT_EQ(hak_slab_free_local(slab_, blocks[i]), 0);
-  EXPECT_EQ(hak_slab_free_local(slab_, blocks.back()), 1) << "the last free empties the slab";
+  for (size_t i = 0; i + 1 < blocks.size(); i++) EXPECT_EQ(hak_slab_free_local(slab_, blocks[i], HAK_SMALL_SLAB_SHIFT), 0);
+  EXPECT_EQ(hak_slab_free_local(slab_, blocks.back(), HAK_SMALL_SLAB_SHIFT), 1) << "the last free empties the slab";
   EXPECT_EQ(slab_->used, 0u);
   hak_slab_check_empty(slab_);
   EXPECT_EQ(hak_slab_take_local(slab_), 1);
@@ -103,7 +130,7 @@ TEST_F(SlabTest, UnloadMovesTheFreeListBack) {
   hak_slab_unload_free(slab_);
   EXPECT_EQ(slab_->free, nullptr);
   EXPECT_EQ(slab_->used, 1u) << "only the block handed out stays used";
-  EXPECT_EQ(hak_slab_free_local(slab_, p), 1);
+  EXPECT_EQ(hak_slab_free_local(slab_, p, HAK_SMALL_SLAB_SHIFT), 1);
   hak_slab_check_empty(slab_);
 }
 
@@ -139,12 +166,12 @@ TEST_F(SlabDeathTest, DoubleLocalFreeIsReportedWhenTheSlabEmpties) {
   hak_slab_carve(slab_, 2);
   void* a = Pop();
   void* b = Pop();
-  hak_slab_free_local(slab_, a);
-  hak_slab_free_local(slab_, b);
+  hak_slab_free_local(slab_, a, HAK_SMALL_SLAB_SHIFT);
+  hak_slab_free_local(slab_, b, HAK_SMALL_SLAB_SHIFT);
   EXPECT_DEATH(
       {
         slab_->used = 1;  // as if `a` were freed a second time before the slab emptied
-        hak_slab_free_local(slab_, a);
+        hak_slab_free_local(slab_, a, HAK_SMALL_SLAB_SHIFT);
         hak_slab_check_empty(slab_);
       },
       "hakmem: double free detected");

@@ -58,13 +58,12 @@ HAK_INLINE int hak_mid_free_local(void* p, uintptr_t map_word) {
   hak_heap_t* heap = hak_tls.heap;  // a real one: this thread owns p's segment
   hak_mid_cache_t* cache = &heap->mid_cache[index];
   uint64_t offset = (uintptr_t)p & (HAK_MEDIUM_SLAB_SIZE - 1);
-  const hak_slab_t* s = hak_slab_of_shift(p, HAK_MEDIUM_SLAB_SHIFT);  // its address, not read
   if (HAK_UNLIKELY(index >= HAK_MID_CLASSES || offset * cache->block_magic >= cache->capacity_limit ||
-                   hak_block_is_free((hak_block_t*)p, s))) {
+                   hak_block_is_free((hak_block_t*)p, HAK_MEDIUM_SLAB_SHIFT))) {
     hak_slab_reject_free(p, HAK_MEDIUM_SLAB_SHIFT);
     return 1;
   }
-  hak_block_mark_free((hak_block_t*)p, s);
+  hak_block_mark_free((hak_block_t*)p, HAK_MEDIUM_SLAB_SHIFT);
   if (HAK_UNLIKELY(cache->count >= cache->limit)) {
     hak_mid_cache_overflow(heap, index + HAK_TINY_CLASSES, p);
     return 1;
