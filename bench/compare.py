@@ -95,7 +95,7 @@ def selected(args, bin_dir):
     if only is None or "python_json" in only:
         entries = 30000 if args.quick else 150000
         rows.append(("python_json", ["python3", "-c", REAL_WORKLOAD % entries]))
-    unknown = (only or set()) - {name for name, _ in rows}
+    unknown = (only or set()) - {b[0] for b in BENCHMARKS} - {"python_json"}
     if unknown:
         sys.exit("compare: unknown benchmark(s) %s; known: %s" % (
             ", ".join(sorted(unknown)), ", ".join([b[0] for b in BENCHMARKS] + ["python_json"])))
