@@ -176,7 +176,7 @@ TEST(RemoteBatch, AForkChildTakesOverTheBatchesOfThreadsItDoesNotHave) {
 }
 
 TEST(RemoteBatchDeathTest, FreeingABatchedBlockAgainIsADoubleFree) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The default death test style forks: the freeing thread is started in the child.
   void* keep = hak_malloc(48);
   void* block = hak_malloc(48);
   EXPECT_DEATH(
