@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "hakmem/hakmem.h"
@@ -65,9 +66,27 @@ TEST(Check, CountsLiveFreeRemoteAndCachedBlocks) {
 #endif
 }
 
+// Two blocks of 432 bytes in a slab that is no longer its class's current one, so that freeing
+// them puts them on its local_free list (frees into the current slab go onto its free list, which
+// no count ties to the others). `held` gets every block allocated to get there.
+std::pair<Block*, Block*> TwoBlocksOffTheCurrentSlab(std::vector<void*>* held) {
+  void* first = hak_malloc(432);
+  held->push_back(first);
+  hak_slab_t* slab = hak_small_slab_of(first);
+  while (slab->list == HAK_SLAB_CURRENT) held->push_back(hak_malloc(432));
+  EXPECT_EQ(hak_small_slab_of((*held)[1]), slab);
+  return {static_cast<Block*>((*held)[0]), static_cast<Block*>((*held)[1])};
+}
+
+void FreeTheRest(const std::vector<void*>& held, const Block* a, const Block* b) {
+  for (void* p : held) {
+    if (p != a && p != b) hak_free(p);
+  }
+}
+
 TEST(Check, DetectsAForeignPointerOnAFreeList) {
-  void* keep = hak_malloc(432);
-  auto* a = static_cast<Block*>(hak_malloc(432));
+  std::vector<void*> held;
+  auto [a, b] = TwoBlocksOffTheCurrentSlab(&held);
   hak_free(a);  // a heads its slab's local_free list
   Block* saved = Next(a);
   Block outside;
@@ -77,13 +96,13 @@ TEST(Check, DetectsAForeignPointerOnAFreeList) {
   EXPECT_NE(strstr(report.error, "which is not one of its blocks"), nullptr) << report.error;
   SetNext(a, saved);
   Walk();
-  hak_free(keep);
+  hak_free(b);
+  FreeTheRest(held, a, b);
 }
 
 TEST(Check, DetectsACycle) {
-  void* keep = hak_malloc(432);
-  auto* a = static_cast<Block*>(hak_malloc(432));
-  auto* b = static_cast<Block*>(hak_malloc(432));
+  std::vector<void*> held;
+  auto [a, b] = TwoBlocksOffTheCurrentSlab(&held);
   hak_free(a);
   hak_free(b);  // local_free: b -> a -> ...
   ASSERT_EQ(Next(b), a);
@@ -94,13 +113,12 @@ TEST(Check, DetectsACycle) {
   EXPECT_NE(strstr(report.error, "on a free list twice"), nullptr) << report.error;
   SetNext(a, saved);
   Walk();
-  hak_free(keep);
+  FreeTheRest(held, a, b);
 }
 
 TEST(Check, DetectsALostBlock) {
-  void* keep = hak_malloc(432);
-  auto* a = static_cast<Block*>(hak_malloc(432));
-  auto* b = static_cast<Block*>(hak_malloc(432));
+  std::vector<void*> held;
+  auto [a, b] = TwoBlocksOffTheCurrentSlab(&held);
   hak_free(a);
   hak_free(b);  // local_free: b -> a -> ...
   ASSERT_EQ(Next(b), a);
@@ -110,6 +128,18 @@ TEST(Check, DetectsALostBlock) {
   EXPECT_NE(strstr(report.error, "a block was lost or freed twice"), nullptr) << report.error;
   SetNext(b, a);
   Walk();
+  FreeTheRest(held, a, b);
+}
+
+TEST(Check, FreesIntoTheCurrentSlabGoBackToMallocFirst) {
+  void* keep = hak_malloc(432);
+  void* a = hak_malloc(432);
+  ASSERT_EQ(hak_small_slab_of(a)->list, HAK_SLAB_CURRENT);
+  hak_free(a);
+  EXPECT_EQ(hak_small_slab_of(a)->free, a) << "the next malloc of the class reuses it";
+  EXPECT_EQ(hak_malloc(432), a);
+  Walk();
+  hak_free(a);
   hak_free(keep);
 }
 

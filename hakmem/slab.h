@@ -5,8 +5,12 @@
 // Heap decides when these run; slab only keeps each slab's lists and counts consistent.
 //
 // Three free lists per slab (free-list sharding):
-//   free        popped by malloc on the owning thread;
-//   local_free  pushed by free on the owning thread (no atomics);
+//   free        popped by malloc on the owning thread, and pushed by the owner's tiny free while
+//               the slab is its class's current one (hak_slab_free_current): the next malloc of
+//               the class reuses the block freed last, whose line is still in cache, where a
+//               block that went round through local_free came back cold (larson: most of
+//               malloc's time was the load of a popped block's link);
+//   local_free  pushed by free on the owning thread otherwise (no atomics);
 //   remote      pushed by other threads with one CAS; the owner takes it whole with one exchange.
 // Counts (owner view), with `carved` blocks ever cut from the slab:
 //   used        = blocks handed to the program + |free| + |remote|
@@ -37,6 +41,7 @@ typedef struct hak_block_s {
 } hak_block_t;
 
 enum {
+  HAK_SLAB_CURRENT = 0,  // its class's current slab (or, inside a slow path, on its way to a list)
   HAK_SLAB_FULL = 1,     // on its heap's full list
   HAK_SLAB_PARTIAL = 2,  // on its heap's partial list
 };
@@ -50,7 +55,7 @@ typedef struct hak_slab_s {
   hak_block_t* free;
   hak_block_t* local_free;
   uint32_t used;
-  uint8_t list;                  // HAK_SLAB_FULL, HAK_SLAB_PARTIAL or 0 (current / none)
+  uint8_t list;                  // HAK_SLAB_CURRENT, HAK_SLAB_FULL or HAK_SLAB_PARTIAL
   uint8_t unused_pad[3];
   struct hak_slab_s* next;       // in its heap's partial or full list for its class
   struct hak_slab_s* prev;
@@ -256,6 +261,17 @@ HAK_INLINE int hak_slab_free_local(hak_slab_t* slab, void* p, unsigned slab_shif
   slab->local_free = block;
   HAK_COMPILER_BARRIER();
   return --slab->used == 0;
+}
+
+// Owner-thread free of block p of this slab, its class's current one (list HAK_SLAB_CURRENT),
+// checked already (hak_slab_holds): onto `free`, for the next malloc. `used` counts the free
+// list, so it does not change, and a current slab is never given back on a free.
+HAK_INLINE void hak_slab_free_current(hak_slab_t* slab, void* p, unsigned slab_shift) {
+  hak_block_t* block = (hak_block_t*)p;
+  hak_block_mark_free(block, slab_shift);
+  hak_block_set_next(block, slab->free);
+  // After the link: a fork stopping this thread in between loses the block, never the list.
+  __atomic_store_n(&slab->free, block, __ATOMIC_RELEASE);
 }
 
 // Sets up slab `index` of `segment` for blocks of `block_size` (class `cls`); carves nothing.
