@@ -49,7 +49,7 @@ HAK_EXTERN_C_BEGIN
   X(wrap_huge, "HAKMEM_WRAP_HUGE", 1, 0, 1,                                                      \
     "0: blocks above HAKMEM_LARGE_MAX_KB come from the next allocator (glibc)")                  \
   X(check_frees, "HAKMEM_CHECK_FREES", 1, 0, 1,                                                  \
-    "Validate pointers on the slow free paths (invalid, foreign and double frees abort)")      \
+    "Walk the free list of each slab that empties; abort on a block on it twice (bad list)")    \
   X(stats, "HAKMEM_STATS", 0, 0, 1,                                                              \
     "Print a report of the allocator's counters on stderr at exit")                             \
   X(crash_handler, "HAKMEM_CRASH_HANDLER", 1, 0, 1,                                              \
