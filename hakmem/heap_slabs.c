@@ -311,8 +311,7 @@ static HAK_NOINLINE void free_own_block(hak_heap_t* heap, hak_slab_t* s, void* p
 
 // hak_heap_free_slow for one kind of segment, whose slab shift is a constant here.
 HAK_INLINE void free_in_segment(hak_heap_t* heap, void* p, uintptr_t map_word, unsigned shift) {
-  void* base = hak_segment_of(p);
-  if (hak_segment_header(base, shift)->cookie != (HAK_SEGMENT_COOKIE ^ (uintptr_t)base)) {
+  if (hak_segment_checked(p, shift) == NULL) {
     hak_heap_invalid_free(p, "free() of an address in no valid segment of hakmem");
   }
   hak_slab_t* s = hak_slab_of_shift(p, shift);

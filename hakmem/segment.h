@@ -175,15 +175,20 @@ HAK_INLINE size_t hak_segment_slab_usable(unsigned slab_shift, unsigned index) {
   return slab_size - meta;
 }
 
+// The header of the segment holding p, whose slabs are 1 << slab_shift bytes; NULL if the
+// header's cookie is wrong.
+HAK_INLINE hak_segment_t* hak_segment_checked(const void* p, unsigned slab_shift) {
+  void* base = hak_segment_of(p);
+  hak_segment_t* header = hak_segment_header(base, slab_shift);
+  return header->cookie == (HAK_SEGMENT_COOKIE ^ (uintptr_t)base) ? header : NULL;
+}
+
 // Reads the header of the segment holding p, using the map word's kind. NULL if p's map word
 // is not a SMALL or MEDIUM segment or the header's cookie is wrong.
 HAK_INLINE hak_segment_t* hak_segment_lookup(const void* p, uintptr_t map_word) {
   uintptr_t kind = map_word & HAK_KIND_MASK;
   if (map_word == 0 || (kind != HAK_KIND_SMALL && kind != HAK_KIND_MEDIUM)) return NULL;
-  void* base = hak_segment_of(p);
-  hak_segment_t* header = hak_segment_header(base, hak_segment_slab_shift_of((hak_segment_kind_t)kind));
-  if (header->cookie != (HAK_SEGMENT_COOKIE ^ (uintptr_t)base)) return NULL;
-  return header;
+  return hak_segment_checked(p, hak_segment_slab_shift_of((hak_segment_kind_t)kind));
 }
 
 // Gets an empty segment of `kind` (from the cache or the OS) owned by `heap` / `owner`, with its

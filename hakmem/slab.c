@@ -6,12 +6,8 @@
 #include "hakmem/os/os.h"
 #include "hakmem/size_class.h"
 
-static size_t usable_bytes(unsigned index, unsigned slab_shift) {
-  return hak_segment_slab_usable(slab_shift, index);
-}
-
 size_t hak_medium_slab_capacity(size_t block_size) {
-  return usable_bytes(1, HAK_MEDIUM_SLAB_SHIFT) / block_size;
+  return hak_segment_slab_usable(HAK_MEDIUM_SLAB_SHIFT, 1) / block_size;
 }
 
 int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index) {
@@ -19,7 +15,7 @@ int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, 
   return cls < HAK_CLASS_COUNT && (cls < HAK_TINY_CLASSES) == (segment->kind == HAK_KIND_SMALL) &&
          slab->block_size == hak_class_size(cls) && slab->index == index &&
          slab->slab_shift == segment->slab_shift &&
-         slab->capacity == usable_bytes(index, segment->slab_shift) / slab->block_size &&
+         slab->capacity == hak_segment_slab_usable(segment->slab_shift, index) / slab->block_size &&
          slab->carved <= slab->capacity && slab->block_magic == hak_block_magic(slab->block_size) &&
          slab->block_magic_shared == slab->block_magic &&
          slab->carved_limit == hak_block_limit(slab->block_size, slab->carved);
@@ -31,12 +27,12 @@ hak_slab_t* hak_slab_init(hak_segment_t* segment, unsigned index, unsigned cls, 
   slab->block_size = (uint32_t)block_size;
   slab->block_magic = hak_block_magic(block_size);
   slab->block_magic_shared = slab->block_magic;
-  slab->capacity = (uint16_t)(usable_bytes(index, segment->slab_shift) / block_size);
+  slab->capacity = (uint16_t)(hak_segment_slab_usable(segment->slab_shift, index) / block_size);
   slab->class_idx = (uint8_t)cls;
   slab->index = (uint8_t)index;
   slab->slab_shift = segment->slab_shift;
   if (slab->slab_shift == HAK_MEDIUM_SLAB_SHIFT) hak_medium_class_set(hak_slab_start(slab), cls);
-  HAK_POISON(hak_slab_start(slab), usable_bytes(index, segment->slab_shift));
+  HAK_POISON(hak_slab_start(slab), hak_segment_slab_usable(segment->slab_shift, index));
   return slab;
 }
 

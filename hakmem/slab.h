@@ -205,24 +205,21 @@ HAK_INLINE int hak_slab_owns_block(const hak_slab_t* slab, const void* p, unsign
   return offset * slab->block_magic < slab->carved_limit;
 }
 
-// The same test from any thread, for any p (remote free validation): every field it reads is
-// stable while the slab serves a class, or loaded atomically.
-HAK_INLINE int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
-  uintptr_t offset = (uintptr_t)p - (uintptr_t)hak_slab_start(slab);
-  if (offset >> slab->slab_shift || slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
-  uint64_t magic = slab->block_magic_shared;
-  uint16_t carved = __atomic_load_n(&slab->carved, __ATOMIC_RELAXED);
-  return offset * magic < (uint64_t)carved * (slab->block_size * magic);
-}
-
-// The same for p known to lie in this slab of 2^slab_shift bytes (its header was computed from p),
-// with the shift a constant: no slab start to compute.
+// The same test from any thread, for p known to lie in this slab of 2^slab_shift bytes (its
+// header was computed from p; a constant shift leaves no slab start to compute): every field it
+// reads is stable while the slab serves a class, or loaded atomically.
 HAK_INLINE int hak_slab_is_block_in(const hak_slab_t* slab, const void* p, unsigned slab_shift) {
   uint64_t offset = (uintptr_t)p & (((uintptr_t)1 << slab_shift) - 1);
   if (slab->class_idx == HAK_SLAB_UNUSED_CLASS) return 0;
   uint64_t magic = slab->block_magic_shared;
   uint16_t carved = __atomic_load_n(&slab->carved, __ATOMIC_RELAXED);
   return offset * magic < (uint64_t)carved * (slab->block_size * magic);
+}
+
+// The same for any p (remote free validation, the heap walker).
+HAK_INLINE int hak_slab_is_block(const hak_slab_t* slab, const void* p) {
+  uintptr_t offset = (uintptr_t)p - (uintptr_t)hak_slab_start(slab);
+  return (offset >> slab->slab_shift) == 0 && hak_slab_is_block_in(slab, p, slab->slab_shift);
 }
 
 // Aborts with one line naming what is wrong with p, a pointer into `slab` that `op` ("free",
