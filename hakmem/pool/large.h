@@ -34,7 +34,8 @@ void* hak_large_alloc(size_t size, int zeroed);
 void hak_large_free(void* p);
 
 // Grows or shrinks p in place to hold `size` bytes if its neighbouring pages allow; returns p, or
-// NULL when it cannot (p unchanged). size <= hak_large_max().
+// NULL when it cannot (p unchanged). It does not grow into clean pages while a dirty free span
+// could hold the whole block (moving it costs a copy, not resident memory). size <= hak_large_max().
 void* hak_large_resize_in_place(void* p, size_t size);
 
 // Usable bytes of p, or 0 if p is not the start of a live large block.

@@ -104,6 +104,41 @@ TEST(Large, ReallocMovesWhenTheNeighbourIsTaken) {
   hak_free(b);
 }
 
+TEST(Large, DirtySpansAreTakenBeforeCleanOnes) {
+  hak_large_trim();  // every free span clean, as in a program whose frees were purged
+  char* clean = Alloc(200 * kKiB);  // freed and purged below: a clean span that fits 128 KiB better
+  char* clean_guard = Alloc(100 * kKiB);
+  char* freed = Alloc(800 * kKiB);
+  char* guard = Alloc(100 * kKiB);  // keeps the freed span from merging with a neighbour
+  hak_free(clean);
+  hak_large_trim();
+  memset(freed, 1, 800 * kKiB);
+  hak_free(freed);
+  size_t dirty = DirtyBytes();
+  ASSERT_GE(dirty, 800 * kKiB);
+  char* a = Alloc(128 * kKiB);  // the clean span's pages are not resident: taking them grows RSS
+  EXPECT_TRUE(a >= freed && a < freed + 800 * kKiB) << static_cast<void*>(a);
+  EXPECT_EQ(DirtyBytes(), dirty - 128 * kKiB);
+  hak_free(a);
+  hak_free(guard);
+  hak_free(clean_guard);
+}
+
+TEST(Large, ReallocMovesToDirtyPagesRatherThanGrowIntoCleanOnes) {
+  hak_large_trim();
+  char* freed = Alloc(800 * kKiB);
+  char* guard = Alloc(100 * kKiB);
+  char* a = Alloc(100 * kKiB);  // carved from the front of a clean span: clean pages follow it
+  memset(freed, 1, 800 * kKiB);
+  hak_free(freed);
+  memset(a, 5, 100 * kKiB);
+  char* grown = static_cast<char*>(hak_realloc(a, 400 * kKiB));
+  EXPECT_TRUE(grown >= freed && grown < freed + 800 * kKiB) << static_cast<void*>(grown);
+  for (size_t i = 0; i < 100 * kKiB; i += 512) ASSERT_EQ(grown[i], 5);
+  hak_free(grown);
+  hak_free(guard);
+}
+
 TEST(Large, FreeSpansArePurgedAfterTheDelay) {
   std::vector<char*> blocks;
   for (int i = 0; i < 8; i++) {
