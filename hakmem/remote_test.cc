@@ -16,6 +16,7 @@
 #include "hakmem/check.h"
 #include "hakmem/hakmem.h"
 #include "hakmem/heap.h"
+#include "hakmem/size_class.h"
 #include "hakmem/slab.h"
 
 namespace {
@@ -207,6 +208,44 @@ TEST(RemoteBatch, TheWalkerCatchesACycleInABatch) {
   EXPECT_NE(strstr(report.error, "(remote batch list)"), nullptr) << report.error;
   hak_block_set_next(first, saved);
   batch->tail = tail;
+  Walk();
+}
+
+size_t ClassSlabs(unsigned cls) {
+  hak_class_stats_t stats[HAK_CLASS_COUNT];
+  hak_class_stats(stats, HAK_CLASS_COUNT);
+  return stats[cls].slabs;
+}
+
+// A slab that ran out goes on its class's full list; once other threads have freed into it, the
+// owner takes it up again before a fresh slab, which would fault in more pages (larson's RSS).
+// Nine slabs: a refill once took a fresh slab without looking at a full list of more than eight.
+TEST(RemoteBatch, AFullSlabWithRemoteFreesIsReusedBeforeAFreshSlab) {
+  const size_t size = 896;  // a class no other test here uses
+  std::vector<std::vector<void*>> slabs;  // the blocks of each slab the class went through
+  hak_slab_t* current = nullptr;
+  while (slabs.size() < 9) {  // until the ninth slab is current
+    void* p = hak_malloc(size);
+    if (hak_small_slab_of(p) != current) {
+      current = hak_small_slab_of(p);
+      slabs.emplace_back();
+    }
+    slabs.back().push_back(p);
+  }
+  std::vector<void*>& first = slabs[0];
+  std::vector<void*> freed(first.begin(), first.begin() + first.size() / 2);
+  first.erase(first.begin(), first.begin() + first.size() / 2);
+  Freer freer;
+  freer.Run([&] {
+    FreeAll(freed);
+    hak_trim();  // hands the batch over to the slab's remote list
+  });
+  size_t slabs_before = ClassSlabs(hak_size_class(size));
+  void* p;
+  while (hak_small_slab_of(p = hak_malloc(size)) == current) slabs.back().push_back(p);
+  EXPECT_EQ(ClassSlabs(hak_size_class(size)), slabs_before) << "a fresh slab was taken";
+  hak_free(p);
+  for (const std::vector<void*>& blocks : slabs) FreeAll(blocks);
   Walk();
 }
 
