@@ -280,10 +280,12 @@ int hak_check_heap(hak_check_report_t* out) {
   static const hak_heap_t* heaps[MAX_HEAPS];  // the walker runs with no other thread allocating
   memset(out, 0, sizeof *out);
   walk_t w = {.report = out, .failed = 0, .heaps = heaps, .heap_count = 0};
+  hak_heap_hold_takeovers(1);  // the purger would hand batches over while they are counted
   hak_heap_for_each(collect_heap, &w, NULL);
   if (!w.failed) hak_heap_for_each(visit_heap, &w, NULL);
   if (!w.failed) hak_segment_for_each_unowned(visit_unowned, &w);
   if (!w.failed) check_batches_attributed(&w);
+  hak_heap_hold_takeovers(0);
   hak_huge_totals_t huge;
   hak_huge_totals(&huge);
   out->huge_blocks = huge.blocks;

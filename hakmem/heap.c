@@ -38,7 +38,6 @@ static void heap_reset(hak_heap_t* heap) {
   memset(heap->kept_empty, 0, sizeof heap->kept_empty);
   memset(heap->counters, 0, sizeof heap->counters);
   memset(heap->mid_sizes, 0, sizeof heap->mid_sizes);
-  memset(&heap->remote, 0, sizeof heap->remote);
   heap->policy_version = 0;
   heap->mid_rounding_pct = (uint32_t)hak_config.mid_round_pct;
   for (unsigned i = 0; i < HAK_MID_CLASSES; i++) {
@@ -58,6 +57,7 @@ static hak_heap_t* heap_from_registry(void) {
     if (heap) HAK_LIST_PUSH(&heaps, heap);
   }
   if (heap) {
+    memset(&heap->remote, 0, sizeof heap->remote);  // under the lock: the purger reads it there
     heap->in_use = 1;
     __atomic_store_n(&live_heaps, live_heaps + 1, __ATOMIC_RELAXED);
   }
@@ -201,13 +201,51 @@ void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg,
   pthread_mutex_unlock(&heaps_lock);
 }
 
-void hak_heap_fork_prepare(void) { pthread_mutex_lock(&heaps_lock); }
+// Held by the taker and by the heap checker, whose walk must see batches stay put.
+static pthread_mutex_t takeover_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void hak_heap_fork_parent(void) { pthread_mutex_unlock(&heaps_lock); }
+void hak_heap_hold_takeovers(int hold) {
+  if (hold) {
+    pthread_mutex_lock(&takeover_lock);
+  } else {
+    pthread_mutex_unlock(&takeover_lock);
+  }
+}
+
+// Claims are made and ended under the registry lock, which fork takes: no claim outlives a fork,
+// and a heap is not reset while claimed.
+int hak_heap_take_idle_batches(void) {
+  int claims = 0, held = 0;
+  if (pthread_mutex_trylock(&takeover_lock) != 0) return 1;  // a walk: next pass
+  pthread_mutex_lock(&heaps_lock);
+  for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
+    if (heap->in_use) claims += hak_remote_claim(&heap->remote);
+  }
+  int barrier = claims > 0 && hak_os_barrier_all_threads() == 0;
+  for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
+    if (!heap->in_use) continue;
+    hak_remote_take_claimed(&heap->remote, barrier);
+    held |= hak_remote_holds(&heap->remote);
+  }
+  pthread_mutex_unlock(&heaps_lock);
+  pthread_mutex_unlock(&takeover_lock);
+  return held;
+}
+
+void hak_heap_fork_prepare(void) {
+  pthread_mutex_lock(&takeover_lock);
+  pthread_mutex_lock(&heaps_lock);
+}
+
+void hak_heap_fork_parent(void) {
+  pthread_mutex_unlock(&heaps_lock);
+  pthread_mutex_unlock(&takeover_lock);
+}
 
 // Only the forking thread exists in the child: every other heap's segments become adoptable.
 void hak_heap_fork_child(void) {
   pthread_mutex_unlock(&heaps_lock);
+  pthread_mutex_unlock(&takeover_lock);
   for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
     if (heap->in_use && heap != hak_tls.heap) heap_abandon(heap, 1);
   }

@@ -225,7 +225,6 @@ static hak_slab_t* refill(hak_heap_t* heap, unsigned cls) {
 }
 
 hak_slab_t* hak_heap_refill_slow(hak_heap_t* heap, unsigned cls, uint32_t calls) {
-  if (calls % HAK_HEAP_CHECK_EVERY == 0) hak_remote_flush_all(&heap->remote);
   hak_slab_t* s = refill(heap, cls);
   if (s != NULL && calls % HAK_HEAP_CHECK_EVERY == 0) maybe_purge(heap);
   return s;

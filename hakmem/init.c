@@ -20,8 +20,9 @@ static HAK_TLS int initializing_here;  // this thread runs process_init
 static HAK_TLS int thread_exiting;     // its exit key's destructor has run
 
 // The process's lock order, outermost first: the adaptive cache engine's window lock (its box
-// registers its own fork handlers after these, so they run first), large pool, huge cache, heap
-// registry, segment lists, and under them a segment's slab lock (a spin lock). No code path takes
+// registers its own fork handlers after these, so they run first), large pool, huge cache, the
+// heap box's takeover lock (remote batches of stopped threads), heap registry, segment lists, and
+// under them a segment's slab lock (a spin lock). No code path takes
 // them in another order; the fork handlers take them all in this one, so a child never inherits
 // one held by a thread it does not have. The purger takes no lock of its own.
 static void fork_prepare(void) {

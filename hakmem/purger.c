@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "hakmem/config.h"
+#include "hakmem/heap.h"
 #include "hakmem/huge.h"
 #include "hakmem/os/os.h"
 #include "hakmem/pool/large.h"
@@ -25,7 +26,14 @@ int hak_purger_running(void) { return __atomic_load_n(&running, __ATOMIC_ACQUIRE
 static uint64_t purge_pass(uint64_t now) {
   uint64_t due = hak_segment_purge_due(now, 0);
   due = hak_purge_earlier(due, hak_large_purge_due(now));
-  return hak_purge_earlier(due, hak_huge_purge_due(now));
+  due = hak_purge_earlier(due, hak_huge_purge_due(now));
+  // Batches of a thread that stopped go at the first pass that finds it did nothing since the one
+  // before: between half a delay and a delay after its last free.
+  if (hak_heap_take_idle_batches()) {
+    uint64_t half = (uint64_t)hak_config.purge_delay_ms / 2;
+    due = hak_purge_earlier(due, now + (half ? half : 1));
+  }
+  return due;
 }
 
 // Sanitizer builds: the program's malloc is the sanitizer's, which a fork child of a threaded

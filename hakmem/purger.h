@@ -3,8 +3,10 @@
 // the fast paths).
 //
 // Owns: the purger's thread and its lifetime. May use: base, config, os, purge_hint, segment,
-// huge, pool/large. Must not touch: thread heaps (their dirty slabs are reached through the
-// segment box, under each segment's slab lock; what a heap caches is its own thread's).
+// huge, pool/large, heap (hak_heap_take_idle_batches only). Must not touch: thread heaps (their
+// dirty slabs are reached through the segment box, under each segment's slab lock; what a heap
+// caches is its own thread's, but for the remote batches of a thread that stopped, which the
+// heap box hands over under the protocol of remote.h).
 //
 // The thread exists only while freed memory waits for the delay: the first such free (noted
 // through purge_hint) starts it at the next safe point, and it ends once nothing waits. A

@@ -1,6 +1,7 @@
 // remote: a thread's outgoing batches of blocks it freed into slabs that other threads own.
 //
-// Owns: hak_remote_out_t, the batches in it and when they are handed over. May use: base, slab.
+// Owns: hak_remote_out_t, the batches in it and when they are handed over. May use: base,
+// purge_hint, slab.
 // Must not touch: heaps and slab lists (the heap holds a hak_remote_out_t and says when to flush
 // it; the owner of a slab collects its remote list as before, slab.h).
 //
@@ -17,14 +18,20 @@
 // and still counts as used in its slab, so the slab cannot be given back, nor change class,
 // while the batch holds it. Held long, batches cost memory: larson with batches flushed only
 // when full or evicted doubled its peak RSS (7 to 16 MiB), its owners carving new slabs while
-// old ones waited for a few blocks; flushed every 64th slow path it stays at 7 MiB. Batches of
-// a thread that stops allocating and freeing wait until its next flush point, bounded by
-// HAK_REMOTE_SLOTS * HAK_REMOTE_BATCH_BYTES.
+// old ones waited for a few blocks; flushed every 64th slow path it stays at 7 MiB. The batches
+// of a thread that stops (blocked, idle) are handed over by the purger's thread once a pass
+// finds it has neither started a batch nor flushed since the pass before (hak_remote_claim).
 //
-// Threading: a hak_remote_out_t is touched only by its thread, except by a fork child taking it
-// over single threaded. Its stores are ordered so that a thread stopped anywhere by a fork leaves
-// a batch that loses the block being added or the batch being handed over, never one that hands
-// a block over twice.
+// Threading: a hak_remote_out_t is touched by its thread, by a fork child taking it over single
+// threaded, and by a taker (the purger) that holds a claim on it. The owner needs no atomic
+// instruction for that: it marks each use of its batches busy with a plain store and reads the
+// claim flag; the taker sets its claims, then runs a process-wide memory barrier
+// (hak_os_barrier_all_threads) and flushes only outs not busy. The barrier makes the owner's
+// busy store visible to the taker or the taker's claim visible to the owner, so one of them
+// stays out (an asymmetric Dekker lock, as userspace RCU uses membarrier); an owner that finds a
+// claim waits for it to end (hak_remote_wait). Without membarrier nothing is taken over. Stores
+// are ordered so that a thread stopped anywhere by a fork leaves a batch that loses the block
+// being added or the batch being handed over, never one that hands a block over twice.
 #ifndef HAKMEM_REMOTE_H
 #define HAKMEM_REMOTE_H
 
@@ -53,16 +60,53 @@ typedef struct hak_remote_batch_s {
 
 typedef struct hak_remote_out_s {
   hak_remote_batch_t slots[HAK_REMOTE_SLOTS];
+  uint32_t open;            // __atomic: slots holding a batch
+  int busy;                 // __atomic: the owner is adding to or handing over batches
+  int claimed;              // __atomic: a taker may be handing them over
+  uint32_t activity;        // __atomic: batches started and flushes of all by the owner (wraps)
+  uint32_t activity_seen;   // the taker's: `activity` at its last look
 } hak_remote_out_t;
 
-// Hands the batch in `batch` over to its slab's remote list and empties the slot.
-HAK_NOINLINE void hak_remote_flush(hak_remote_batch_t* batch);
-// Hands every batch over (flush points; a fork child's take-over of a vanished thread's batches).
+// The owner, at the end of a free (these end its use of the batches, hak_remote_leave): hands
+// the full batch in `batch`, a slot of out, over to its slab's remote list.
+HAK_NOINLINE void hak_remote_hand_over(hak_remote_out_t* out, hak_remote_batch_t* batch);
+// The owner: hands every batch over (flush points; a fork child's take-over of a vanished
+// thread's batches).
 void hak_remote_flush_all(hak_remote_out_t* out);
+
+// The owner found a claim on its batches: waits until it ends, then marks them busy again.
+HAK_NOINLINE void hak_remote_wait(hak_remote_out_t* out);
+
+// The owner, around every use of its batches.
+HAK_INLINE void hak_remote_enter(hak_remote_out_t* out) {
+  __atomic_store_n(&out->busy, 1, __ATOMIC_RELAXED);
+  // The compiler keeps the store before the load; the taker's barrier does so for the CPU.
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (HAK_UNLIKELY(__atomic_load_n(&out->claimed, __ATOMIC_ACQUIRE))) hak_remote_wait(out);
+}
+HAK_INLINE void hak_remote_leave(hak_remote_out_t* out) {
+  __atomic_store_n(&out->busy, 0, __ATOMIC_RELEASE);
+}
+
+// A taker, for each out in turn: claims out (returns 1) if it holds batches and its owner has
+// neither started a batch nor flushed since the taker's last look; else returns 0.
+int hak_remote_claim(hak_remote_out_t* out);
+// After hak_os_barrier_all_threads following its claims (`barrier`: whether it succeeded): if out
+// is claimed, hands its batches over unless its owner was busy, and ends the claim. Returns
+// whether it handed them over.
+int hak_remote_take_claimed(hak_remote_out_t* out, int barrier);
 // Blocks waiting in out's batches.
 uint32_t hak_remote_held(const hak_remote_out_t* out);
-// Starts a batch for block of `slab` in `batch`, handing over the batch of another slab it holds.
-HAK_NOINLINE void hak_remote_start(hak_remote_batch_t* batch, hak_slab_t* slab, hak_block_t* block);
+// Starts a batch for block of `slab` in `batch`, a slot of out, handing over the batch of another
+// slab it holds; then a purge safe point (the purger hands the batch over if this thread stops,
+// and a thread that only frees may be all that runs).
+HAK_NOINLINE void hak_remote_start(hak_remote_out_t* out, hak_remote_batch_t* batch,
+                                   hak_slab_t* slab, hak_block_t* block);
+
+// Whether out holds a batch (for the owner's flush points; a racy look for a taker).
+HAK_INLINE int hak_remote_holds(const hak_remote_out_t* out) {
+  return __atomic_load_n(&out->open, __ATOMIC_RELAXED) != 0;
+}
 
 HAK_INLINE hak_remote_batch_t* hak_remote_slot(hak_remote_out_t* out, const hak_slab_t* slab) {
   // Headers are 128 bytes apart, a segment's all in one array (segment.h).
@@ -71,20 +115,40 @@ HAK_INLINE hak_remote_batch_t* hak_remote_slot(hak_remote_out_t* out, const hak_
 }
 HAK_STATIC_ASSERT(HAK_REMOTE_SLOTS == 64, "hak_remote_slot takes 6 bits of the hash");
 
+// After hak_remote_enter: adds block to its slab's batch, then ends the owner's use. Only tail
+// calls: the free path needs no stack frame.
+HAK_INLINE void hak_remote_push(hak_remote_out_t* out, hak_slab_t* slab, hak_block_t* block) {
+  hak_remote_batch_t* batch = hak_remote_slot(out, slab);
+  if (HAK_UNLIKELY(batch->slab != slab)) {
+    hak_remote_start(out, batch, slab, block);
+    return;
+  }
+  hak_block_set_next(block, batch->head);
+  __atomic_store_n(&batch->head, block, __ATOMIC_RELEASE);  // after the link: see Threading
+  if (HAK_UNLIKELY(++batch->count >= batch->limit)) {
+    hak_remote_hand_over(out, batch);
+    return;
+  }
+  hak_remote_leave(out);
+}
+
+// hak_remote_free when a claim was found: waits for it to end, then pushes.
+HAK_NOINLINE void hak_remote_free_claimed(hak_remote_out_t* out, hak_slab_t* slab,
+                                          hak_block_t* block);
+
 // Frees p, a block of `slab` (of 2^slab_shift bytes) checked already (hak_slab_is_block, not
 // free) that this thread does not own, into its batch.
 HAK_INLINE void hak_remote_free(hak_remote_out_t* out, hak_slab_t* slab, void* p,
                                 unsigned slab_shift) {
   hak_block_t* block = (hak_block_t*)p;
   hak_block_mark_free(block, slab_shift);
-  hak_remote_batch_t* batch = hak_remote_slot(out, slab);
-  if (HAK_UNLIKELY(batch->slab != slab)) {
-    hak_remote_start(batch, slab, block);
+  __atomic_store_n(&out->busy, 1, __ATOMIC_RELAXED);  // hak_remote_enter, with a tail call
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (HAK_UNLIKELY(__atomic_load_n(&out->claimed, __ATOMIC_ACQUIRE))) {
+    hak_remote_free_claimed(out, slab, block);
     return;
   }
-  hak_block_set_next(block, batch->head);
-  __atomic_store_n(&batch->head, block, __ATOMIC_RELEASE);  // after the link: see Threading
-  if (HAK_UNLIKELY(++batch->count >= batch->limit)) hak_remote_flush(batch);
+  hak_remote_push(out, slab, block);
 }
 
 HAK_EXTERN_C_END

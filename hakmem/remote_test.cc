@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hakmem/check.h"
+#include "hakmem/config.h"
 #include "hakmem/hakmem.h"
 #include "hakmem/heap.h"
 #include "hakmem/size_class.h"
@@ -174,6 +175,27 @@ TEST(RemoteBatch, AForkChildTakesOverTheBatchesOfThreadsItDoesNotHave) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(hak_remote_held(freer.out()), 20u);  // the parent's freer still holds them
+}
+
+// A thread that stops after freeing into another thread's slabs (here: it waits for its next
+// step) does not keep its batches: the purger's thread hands them over once a pass finds it did
+// nothing since the pass before, between half a purge delay and a delay later.
+TEST(RemoteBatch, ThePurgerHandsOverTheBatchesOfAThreadThatStopped) {
+  if (!hak_config.purger) GTEST_SKIP() << "HAKMEM_PURGER=0";
+  std::vector<void*> blocks = Allocate(10, 48);
+  hak_check_report_t before = Walk();
+  Freer freer;
+  freer.Run([&] { FreeAll(blocks); });
+  ASSERT_TRUE(hak_remote_holds(freer.out()));
+  const int64_t delay_ms = hak_config.purge_delay_ms;
+  for (int64_t waited = 0; hak_remote_holds(freer.out()) && waited < 8 * delay_ms; waited += 10) {
+    usleep(10 * 1000);
+  }
+  EXPECT_FALSE(hak_remote_holds(freer.out())) << "after " << 8 * delay_ms << " ms";
+  hak_check_report_t handed = Walk();
+  EXPECT_EQ(handed.batched_blocks, before.batched_blocks);
+  EXPECT_EQ(handed.remote_blocks, before.remote_blocks + 10);
+  EXPECT_EQ(handed.live_blocks, before.live_blocks - 10);
 }
 
 TEST(RemoteBatchDeathTest, FreeingABatchedBlockAgainIsADoubleFree) {

@@ -1,6 +1,9 @@
 // producer_consumer: --pairs producer threads allocate stamped blocks and hand them in batches
-// to their consumer thread, which verifies and frees them: every free is remote.
+// to their consumer thread, which verifies and frees them: every free is remote. With
+// --pause-us=N a consumer sleeps up to N microseconds after each batch, so that the purger's
+// thread takes its remote batches over (remote.h) while it may wake up and free again.
 #include <pthread.h>
+#include <unistd.h>
 
 #include "stress/stress_util.h"
 
@@ -36,8 +39,11 @@ static void* produce(void* arg) {
   return NULL;
 }
 
+static long pause_us;
+
 static void* consume(void* arg) {
   pair_t* q = (pair_t*)arg;
+  uint64_t seed = (uint64_t)(uintptr_t)q * 0x5851F42D4C957F2Dull | 1;  // q->seed is the producer's
   for (;;) {
     void* batch[BATCH];
     pthread_mutex_lock(&q->lock);
@@ -52,12 +58,14 @@ static void* consume(void* arg) {
     pthread_cond_broadcast(&q->changed);
     pthread_mutex_unlock(&q->lock);
     for (int i = 0; i < BATCH; i++) stress_free(batch[i]);
+    if (pause_us > 0) usleep((useconds_t)(bench_rand(&seed) % (uint64_t)pause_us));
   }
 }
 
 int main(int argc, char** argv) {
   long pairs = bench_arg(argc, argv, "pairs", 2);
-  if (pairs <= 0 || pairs > 64) return 2;
+  pause_us = bench_arg(argc, argv, "pause-us", 0);
+  if (pairs <= 0 || pairs > 64 || pause_us < 0) return 2;
   stress_start(argc, argv, 2);
   pair_t* q = calloc((size_t)pairs, sizeof *q);
   pthread_t* tids = calloc((size_t)pairs * 2, sizeof *tids);

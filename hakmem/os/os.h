@@ -1,4 +1,5 @@
-// os: every system call the allocator makes for memory (mmap, munmap, madvise, mremap) and time.
+// os: every system call the allocator makes for memory (mmap, munmap, madvise, mremap,
+// membarrier) and time.
 //
 // Owns: nothing but the table of primitives. May use: base. No other box calls the kernel for
 // memory. Tests replace the table (hak_os_set_ops) to inject failures.
@@ -53,6 +54,10 @@ size_t hak_os_rss_bytes(void);
 size_t hak_os_peak_rss_bytes(void);
 // Makes a page-aligned range inaccessible (guard) or readable and writable again. 0 on success.
 int hak_os_protect(void* addr, size_t size, int accessible);
+// Makes every running thread of this process execute a full memory barrier (membarrier, private
+// expedited), so that a thread may read another's plain stores in order without that thread
+// fencing. 0 on success; -1 where the kernel (or an emulator) has no such call, every time.
+int hak_os_barrier_all_threads(void);
 // A random word from the kernel (getrandom), or one derived from the clock and addresses if the
 // kernel has none to give yet. Never zero.
 uint64_t hak_os_random(void);

@@ -3,10 +3,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hakmem/os/os.h"
+
+#ifdef SYS_membarrier
+#include <linux/membarrier.h>
+#endif
 
 static void* linux_map(void* hint, size_t size) {
   void* p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -121,4 +126,20 @@ uint64_t hak_os_random(void) {
             ((uint64_t)ts.tv_sec << 32);
   }
   return value ? value : 0x9E3779B97F4A7C15ull;
+}
+
+int hak_os_barrier_all_threads(void) {
+#ifdef SYS_membarrier
+  // 1: registered, -1: refused (the process must register once before the expedited command).
+  static int state;  // __atomic
+  int known = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+  if (known == 0) {
+    known = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+    __atomic_store_n(&state, known, __ATOMIC_RELEASE);
+  }
+  if (known < 0) return -1;
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0 ? 0 : -1;
+#else
+  return -1;
+#endif
 }
