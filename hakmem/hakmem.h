@@ -42,6 +42,8 @@ typedef struct hak_stats_s {
   size_t huge_bytes;          /* their usable bytes */
   size_t purged_bytes;        /* bytes returned to the OS with madvise since start */
   size_t thread_heaps;        /* thread heaps in use */
+  unsigned long long remote_takeovers; /* times the purger handed over the cross-thread frees a
+                                          stopped thread held in batches (docs/DESIGN.md) */
   size_t rss_bytes;           /* resident set size of the process (from /proc) */
   size_t large_blocks;        /* live blocks of 64 KiB to HAKMEM_LARGE_MAX_KB (arena spans) */
   size_t large_bytes;         /* their usable bytes */

@@ -212,6 +212,10 @@ void hak_heap_hold_takeovers(int hold) {
   }
 }
 
+static uint64_t takeovers;  // __atomic
+
+uint64_t hak_heap_takeovers(void) { return __atomic_load_n(&takeovers, __ATOMIC_RELAXED); }
+
 // Claims are made and ended under the registry lock, which fork takes: no claim outlives a fork,
 // and a heap is not reset while claimed.
 int hak_heap_take_idle_batches(void) {
@@ -224,7 +228,9 @@ int hak_heap_take_idle_batches(void) {
   int barrier = claims > 0 && hak_os_barrier_all_threads() == 0;
   for (hak_heap_t* heap = heaps; heap; heap = heap->next) {
     if (!heap->in_use) continue;
-    hak_remote_take_claimed(&heap->remote, barrier);
+    if (hak_remote_take_claimed(&heap->remote, barrier)) {
+      __atomic_fetch_add(&takeovers, 1, __ATOMIC_RELAXED);
+    }
     held |= hak_remote_holds(&heap->remote);
   }
   pthread_mutex_unlock(&heaps_lock);

@@ -118,6 +118,8 @@ void hak_heap_for_each(void (*visit)(hak_heap_t* heap, void* arg), void* arg,
 // nor flushed since its last call (a blocked or idle thread's), with one process-wide barrier
 // (remote.h). Returns whether any thread still holds a batch.
 int hak_heap_take_idle_batches(void);
+// How many times hak_heap_take_idle_batches handed over a thread's batches, since start.
+uint64_t hak_heap_takeovers(void);
 // For the heap checker: while held (1 to hold, 0 to let go), no thread's batches are taken over.
 void hak_heap_hold_takeovers(int hold);
 

@@ -192,6 +192,9 @@ TEST(RemoteBatch, ThePurgerHandsOverTheBatchesOfAThreadThatStopped) {
     usleep(10 * 1000);
   }
   EXPECT_FALSE(hak_remote_holds(freer.out())) << "after " << 8 * delay_ms << " ms";
+  hak_stats_t stats;
+  hak_stats(&stats);
+  EXPECT_GE(stats.remote_takeovers, 1u);
   hak_check_report_t handed = Walk();
   EXPECT_EQ(handed.batched_blocks, before.batched_blocks);
   EXPECT_EQ(handed.remote_blocks, before.remote_blocks + 10);

@@ -39,6 +39,7 @@ void hak_stats(hak_stats_t* out) {
   out->large_arenas = large.arenas;
   out->purged_bytes = segments.purged_bytes;
   out->thread_heaps = heaps.heaps;
+  out->remote_takeovers = hak_heap_takeovers();
   out->rss_bytes = hak_os_rss_bytes();
   out->peak_rss_bytes = hak_os_peak_rss_bytes();
   hak_ace_engine_status_t ace = {0};
@@ -94,8 +95,9 @@ void hak_stats_print(int fd) {
   hak_stats(&s);
   print(fd, "hakmem: stats (pid %d, profile %s)\n", (int)getpid(),
         hak_config_profile_name(hak_config.profile));
-  print(fd, "  rss %.1f MiB, peak %.1f MiB; purged %.1f MiB since start; %zu thread heaps\n",
-        mib(s.rss_bytes), mib(s.peak_rss_bytes), mib(s.purged_bytes), s.thread_heaps);
+  print(fd, "  rss %.1f MiB, peak %.1f MiB; purged %.1f MiB since start; %zu thread heaps; "
+        "remote batches of stopped threads handed over %llu times\n", mib(s.rss_bytes),
+        mib(s.peak_rss_bytes), mib(s.purged_bytes), s.thread_heaps, s.remote_takeovers);
   print(fd, "  segments: %zu mapped, %zu cached, %zu abandoned; slabs in use %zu (%.1f MiB), "
         "%zu free not yet purged\n", s.segments_mapped, s.segments_cached, s.segments_abandoned,
         s.slabs_in_use, mib(s.slab_bytes_in_use), s.dirty_free_slabs);
