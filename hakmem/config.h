@@ -111,6 +111,13 @@ extern const size_t hak_config_var_count;
 // before a thread heap exists calls it first.
 void hak_config_init_once(void);
 
+// How often delayed purges are looked at (heaps' slow paths, the large pool, the purger's thread):
+// every half purge delay, and at least every millisecond.
+HAK_INLINE uint64_t hak_purge_interval_ms(void) {
+  uint64_t half = (uint64_t)hak_config.purge_delay_ms / 2;
+  return half ? half : 1;
+}
+
 // Parses the environment into hak_config; `getenv_fn` is injectable for tests and tools.
 // Returns the number of invalid values (each warned about and replaced by its default).
 int hak_config_init(const char* (*getenv_fn)(const char* name));

@@ -18,11 +18,6 @@
 
 hak_heap_hook_t hak_heap_start_hook;
 
-static uint64_t purge_interval_ms(void) {
-  uint64_t half = (uint64_t)hak_config.purge_delay_ms / 2;
-  return half ? half : 1;
-}
-
 void hak_heap_list_push(hak_slab_list_t* list, hak_slab_t* s, uint8_t which) {
   HAK_LIST_PUSH(&list->head, s);
   list->count++;
@@ -70,7 +65,7 @@ static void purge_heap(hak_heap_t* heap, uint64_t now, int force) {
     }
   }
   hak_segment_purge_cache(now, force);
-  heap->next_purge_ms = now + purge_interval_ms();
+  heap->next_purge_ms = now + hak_purge_interval_ms();
 }
 
 static void retire(hak_heap_t* heap, hak_slab_t* s);
@@ -88,7 +83,7 @@ static void retire_kept_empty(hak_heap_t* heap) {
 static void maybe_purge(hak_heap_t* heap) {
   uint64_t now = hak_os_now_ms();
   if (now < heap->next_purge_ms) return;
-  heap->next_purge_ms = now + purge_interval_ms();  // before retiring: retire calls back here
+  heap->next_purge_ms = now + hak_purge_interval_ms();  // before retiring: retire calls back here
   hak_remote_flush_all(&heap->remote);
   retire_kept_empty(heap);
   hak_heap_reclaim_abandoned(heap, 2);

@@ -29,10 +29,7 @@ static uint64_t purge_pass(uint64_t now) {
   due = hak_purge_earlier(due, hak_huge_purge_due(now));
   // Batches of a thread that stopped go at the first pass that finds it did nothing since the one
   // before: between half a delay and a delay after its last free.
-  if (hak_heap_take_idle_batches()) {
-    uint64_t half = (uint64_t)hak_config.purge_delay_ms / 2;
-    due = hak_purge_earlier(due, now + (half ? half : 1));
-  }
+  if (hak_heap_take_idle_batches()) due = hak_purge_earlier(due, now + hak_purge_interval_ms());
   return due;
 }
 

@@ -71,9 +71,7 @@ void hak_remote_wait(hak_remote_out_t* out) {
   do {
     hak_remote_leave(out);
     while (__atomic_load_n(&out->claimed, __ATOMIC_ACQUIRE)) sched_yield();
-    __atomic_store_n(&out->busy, 1, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  } while (__atomic_load_n(&out->claimed, __ATOMIC_ACQUIRE));
+  } while (hak_remote_mark_busy(out));
 }
 
 int hak_remote_claim(hak_remote_out_t* out) {

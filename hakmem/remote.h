@@ -77,12 +77,18 @@ void hak_remote_flush_all(hak_remote_out_t* out);
 // The owner found a claim on its batches: waits until it ends, then marks them busy again.
 HAK_NOINLINE void hak_remote_wait(hak_remote_out_t* out);
 
-// The owner, around every use of its batches.
-HAK_INLINE void hak_remote_enter(hak_remote_out_t* out) {
+// The owner marks its batches busy; returns nonzero if a taker's claim is on them (then the
+// owner must not touch them: hak_remote_wait).
+HAK_INLINE int hak_remote_mark_busy(hak_remote_out_t* out) {
   __atomic_store_n(&out->busy, 1, __ATOMIC_RELAXED);
   // The compiler keeps the store before the load; the taker's barrier does so for the CPU.
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  if (HAK_UNLIKELY(__atomic_load_n(&out->claimed, __ATOMIC_ACQUIRE))) hak_remote_wait(out);
+  return __atomic_load_n(&out->claimed, __ATOMIC_ACQUIRE);
+}
+
+// The owner, around every use of its batches.
+HAK_INLINE void hak_remote_enter(hak_remote_out_t* out) {
+  if (HAK_UNLIKELY(hak_remote_mark_busy(out))) hak_remote_wait(out);
 }
 HAK_INLINE void hak_remote_leave(hak_remote_out_t* out) {
   __atomic_store_n(&out->busy, 0, __ATOMIC_RELEASE);
@@ -142,9 +148,7 @@ HAK_INLINE void hak_remote_free(hak_remote_out_t* out, hak_slab_t* slab, void* p
                                 unsigned slab_shift) {
   hak_block_t* block = (hak_block_t*)p;
   hak_block_mark_free(block, slab_shift);
-  __atomic_store_n(&out->busy, 1, __ATOMIC_RELAXED);  // hak_remote_enter, with a tail call
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  if (HAK_UNLIKELY(__atomic_load_n(&out->claimed, __ATOMIC_ACQUIRE))) {
+  if (HAK_UNLIKELY(hak_remote_mark_busy(out))) {  // hak_remote_enter, with a tail call
     hak_remote_free_claimed(out, slab, block);
     return;
   }

@@ -219,7 +219,7 @@ static void purge(uint64_t now, int force) {
     }
     if (a->dirty_pages) purge_arena(a, now, delay, force);
   }
-  next_purge_ms = now + (delay / 2 ? delay / 2 : 1);
+  next_purge_ms = now + hak_purge_interval_ms();
 }
 
 // Under the pool lock: rounding limit from the engine's newest policy, else from the configuration.
