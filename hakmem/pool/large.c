@@ -118,6 +118,11 @@ static void bin_remove(arena_t* a, uint32_t first) {
   if (entry & SPAN_DIRTY) a->dirty_pages -= pages;
 }
 
+// The bins of `mask` above bin b: they hold only spans larger than any of bin b's.
+static uint64_t bins_above(uint64_t mask, unsigned b) {
+  return b + 1 < 64 ? mask & ~(((uint64_t)2 << b) - 1) : 0;
+}
+
 // A free span of at least `pages` pages, dirty or clean, removed from its bin; NO_PAGE if none.
 static uint32_t take_free_span(arena_t* a, uint32_t pages, unsigned dirty) {
   unsigned b = bin_of(pages);
@@ -127,7 +132,7 @@ static uint32_t take_free_span(arena_t* a, uint32_t pages, unsigned dirty) {
       return s;
     }
   }
-  uint64_t larger = b + 1 < 64 ? a->bin_mask[dirty] & ~(((uint64_t)2 << b) - 1) : 0;
+  uint64_t larger = bins_above(a->bin_mask[dirty], b);
   if (larger == 0) return NO_PAGE;
   uint16_t s = a->bins[dirty][__builtin_ctzll(larger)];
   bin_remove(a, s);
@@ -343,9 +348,8 @@ void hak_large_free(void* p) {
 // in holds only larger spans; its own bin is not searched).
 static int dirty_span_fits(uint32_t pages) {
   unsigned b = bin_of(pages);
-  if (b + 1 >= BIN_COUNT) return 0;
   for (arena_t* a = arenas; a != NULL; a = a->next) {
-    if (a->bin_mask[1] & ~(((uint64_t)2 << b) - 1)) return 1;
+    if (bins_above(a->bin_mask[1], b)) return 1;
   }
   return 0;
 }
