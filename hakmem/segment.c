@@ -86,6 +86,7 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
   }
   pthread_mutex_unlock(&lists_lock);
   if (s == NULL) return NULL;
+  uint64_t committed_since_ms = s->cached_at_ms;  // 0: purged whole in the cache
   // The cached header may be of the other kind; the new header goes where this kind expects it.
   void* base = hak_segment_of(s);
   HAK_UNPOISON(base, HAK_SEGMENT_SIZE);  // asan builds: slab init poisons the new layout's slabs
@@ -95,8 +96,15 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
     memset(s, 0, sizeof *s);  // before the new guard pages, which may cover it
     guard_slabs(base, hak_segment_slab_shift_of(kind), 0);
   }
-  // Pages still committed are fine to reuse; the per-slab purge bookkeeping restarts clean.
   format(header, base, kind);
+  // Pages still committed are fine to reuse, but any slab may hold some: all are dirty since the
+  // segment was cached, so that those the new owner leaves free are purged after the delay
+  // instead of staying resident for as long as it owns the segment.
+  if (committed_since_ms != 0) {
+    for (unsigned i = 0; i < header->slab_count; i++) header->freed_at_ms[i] = committed_since_ms;
+    header->dirty_mask = header->free_mask;
+    set_dirty_count(header, header->slab_count);
+  }
   return header;
 }
 

@@ -128,6 +128,40 @@ TEST(Segment, CacheKeepsReleasedSegmentsUpToItsCap) {
   EXPECT_GE(Totals().purged_bytes, purged + HAK_SEGMENT_SIZE / 2);
 }
 
+TEST(Segment, ACachedSegmentStillCommittedComesBackWithDirtySlabs) {
+  hak_segment_t* s = hak_segment_acquire(HAK_KIND_SMALL, nullptr, kOwner);
+  ASSERT_NE(s, nullptr);
+  auto* base = reinterpret_cast<uint8_t*>(hak_segment_of(s));
+  while (hak_segment_take_slab(s, 5) >= 0) {
+  }
+  uint8_t* small_slab40 = base + ((size_t)40 << s->slab_shift);  // in medium slab 2
+  memset(small_slab40, 0x5a, 4096);
+  for (unsigned i = 0; i < s->slab_count; i++) hak_segment_slab_freed(s, i, 5, 1);
+  hak_segment_release(s);
+
+  // Reused before the cache purged it, as the other kind: every slab may hold committed pages.
+  hak_segment_t* reused = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
+  ASSERT_EQ(hak_segment_of(reused), static_cast<void*>(base))
+      << "the cache hands out the segment released last";
+  EXPECT_EQ(hak_segment_dirty_slabs(reused), reused->slab_count);
+  int taken = hak_segment_take_slab(reused, 60);
+  ASSERT_NE(taken, 2) << "the new owner uses another slab than the one holding the touched page";
+  const uint64_t due = hak_os_now_ms() + (uint64_t)hak_config.purge_delay_ms;
+  EXPECT_GT(hak_segment_purge_slabs(reused, due, 0), 0u)
+      << "the slabs the new owner leaves free go back after the delay";
+  EXPECT_EQ(small_slab40[100], 0);
+  EXPECT_EQ(hak_segment_dirty_slabs(reused), 0u);
+  hak_segment_slab_freed(reused, (unsigned)taken, 60, 1);
+  hak_segment_release(reused);
+
+  // One the cache purged already comes back clean.
+  hak_segment_purge_cache(hak_os_now_ms(), 1);
+  hak_segment_t* purged = hak_segment_acquire(HAK_KIND_SMALL, nullptr, kOwner);
+  ASSERT_NE(purged, nullptr);
+  EXPECT_EQ(hak_segment_dirty_slabs(purged), 0u);
+  hak_segment_release(purged);
+}
+
 TEST(Segment, AbandonedSegmentsAreAdoptedByKind) {
   hak_segment_t* s = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
   ASSERT_NE(s, nullptr);
