@@ -206,6 +206,57 @@ TEST(Purger, MemoryFreedByThreadsThatThenWaitGoesBack) {
   EXPECT_EXIT(MemoryFreedByThreadsThatThenWaitGoesBackIn(), testing::ExitedWithCode(0), "");
 }
 
+// A thread starts while the segments the main thread emptied wait in the cache: its first
+// allocation takes one of them, pages still committed, and it keeps one block there while it
+// waits. The slabs it leaves free go back too.
+void ASegmentReusedBeforeItsPurgeGoesBackIn() {
+  PurgerOn();
+  long base = ResidentKiB();
+  std::vector<void*> blocks;
+  for (size_t total = 0; total < (size_t)48 << 20; total += 512) {
+    void* p = hak_malloc(512);
+    memset(p, 1, 512);
+    blocks.push_back(p);
+  }
+  for (void* p : blocks) hak_free(p);
+  std::vector<void*>().swap(blocks);
+  std::mutex m;
+  std::condition_variable cv;
+  bool holding = false, done = false;
+  std::thread holder([&] {
+    void* p = hak_malloc(512);  // the thread's first segment, from the cache
+    memset(p, 2, 512);
+    std::unique_lock<std::mutex> lock(m);
+    holding = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return done; });
+    lock.unlock();
+    hak_free(p);
+  });
+  std::unique_lock<std::mutex> lock(m);
+  cv.wait(lock, [&] { return holding; });
+  lock.unlock();
+  // The segment the thread took is 4 MiB, all touched; what stays anyway (thread stacks, the
+  // segments' header pages) is under 2 MiB.
+  long limit = base + 4096;
+  long rss = WaitForRssBelow(limit, 4 * kDelayMs);
+  if (rss >= limit) fprintf(stderr, "rss %ld KiB, %ld before the blocks\n", rss, base);
+  lock.lock();
+  done = true;
+  cv.notify_all();
+  lock.unlock();
+  holder.join();
+  _exit(rss < limit ? 0 : 1);
+}
+
+TEST(Purger, ASegmentReusedBeforeItsPurgeGoesBack) {
+  if (!RssFollowsTheHeap()) GTEST_SKIP() << "sanitizer shadow memory";
+#if defined(__aarch64__)
+  GTEST_SKIP() << "qemu-user's RSS grows with every guest thread";
+#endif
+  EXPECT_EXIT(ASegmentReusedBeforeItsPurgeGoesBackIn(), testing::ExitedWithCode(0), "");
+}
+
 void AForkChildPurgesWithAThreadOfItsOwnIn() {
   PurgerOn();
   long base = ResidentKiB();
