@@ -114,7 +114,8 @@ static void check_slab(walk_t* w, const hak_segment_t* seg, unsigned i, const ha
   }
   uint64_t seen[MAX_SLAB_BLOCKS / 64];
   memset(seen, 0, sizeof seen);
-  const hak_block_t* remote = (const hak_block_t*)__atomic_load_n(&s->remote, __ATOMIC_ACQUIRE);
+  uintptr_t remote_word = __atomic_load_n(&s->remote, __ATOMIC_ACQUIRE);
+  const hak_block_t* remote = hak_slab_remote_head(remote_word);
   long n_free = walk_list(w, s, s->free, seen, "free");
   long n_local = n_free < 0 ? -1 : walk_list(w, s, s->local_free, seen, "local_free");
   long n_remote = n_local < 0 ? -1 : walk_list(w, s, remote, seen, "remote");
@@ -124,6 +125,11 @@ static void check_slab(walk_t* w, const hak_segment_t* seg, unsigned i, const ha
   if ((long)s->carved != (long)s->used + n_local) {
     fail(w, "slab %p (class %u): %u blocks carved but %u used + %ld on local_free: a block was "
          "lost or freed twice", (const void*)s, s->class_idx, s->carved, s->used, n_local);
+    return;
+  }
+  if (n_remote != (long)hak_slab_remote_count(remote_word)) {
+    fail(w, "slab %p (class %u): %ld blocks on the remote list, which counts %u",
+         (const void*)s, s->class_idx, n_remote, hak_slab_remote_count(remote_word));
     return;
   }
   if ((long)s->used < n_free + n_remote + n_cached + n_batched) {

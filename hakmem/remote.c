@@ -8,11 +8,12 @@ static void flush(hak_remote_out_t* out, hak_remote_batch_t* batch) {
   hak_slab_t* slab = batch->slab;
   hak_block_t* head = batch->head;
   hak_block_t* tail = batch->tail;
+  unsigned count = batch->count;
   // The slot empties first: a fork stopping this thread before the push loses the batch, one
   // stopping it after cannot push it a second time.
   __atomic_store_n(&batch->slab, NULL, __ATOMIC_RELEASE);
   __atomic_store_n(&out->open, out->open - 1, __ATOMIC_RELAXED);
-  hak_slab_free_remote_list(slab, head, tail);
+  hak_slab_free_remote_list(slab, head, tail, count);
 }
 
 void hak_remote_hand_over(hak_remote_out_t* out, hak_remote_batch_t* batch) {
@@ -28,7 +29,7 @@ static void start(hak_remote_out_t* out, hak_remote_batch_t* batch, hak_slab_t* 
   if (limit > HAK_REMOTE_BATCH_BLOCKS) limit = HAK_REMOTE_BATCH_BLOCKS;
   hak_block_set_next(block, NULL);
   if (limit <= 1) {  // a block this large goes at once
-    hak_slab_free_remote_list(slab, block, block);
+    hak_slab_free_remote_list(slab, block, block, 1);
     return;
   }
   batch->head = batch->tail = block;

@@ -123,20 +123,35 @@ int hak_slab_take_local(hak_slab_t* slab) {
   return 1;
 }
 
+// The last block of `list`, a remote list of n blocks of slab (secure builds check every link).
+static hak_block_t* list_tail(const hak_slab_t* slab, hak_block_t* list, unsigned n) {
+  hak_block_t* tail = list;
+  for (unsigned seen = 1;; seen++) {
+    hak_block_t* next = hak_block_next(tail);
+    if (next == NULL) {
+      HAK_CHECK(seen == n, "corrupted remote free list", tail, "fewer blocks than were pushed");
+      return tail;
+    }
+    if (HAKMEM_SECURE && !hak_block_link_ok(tail, next, slab->slab_shift)) hak_block_corrupted(tail);
+    HAK_CHECK(seen < n, "double free or corrupted free list", next, "more blocks than it holds");
+    tail = next;
+  }
+}
+
 unsigned hak_slab_collect_remote(hak_slab_t* slab) {
   if (__atomic_load_n(&slab->remote, __ATOMIC_RELAXED) == 0) return 0;
-  hak_block_t* list = (hak_block_t*)__atomic_exchange_n(&slab->remote, 0, __ATOMIC_ACQUIRE);
+  uintptr_t word = __atomic_exchange_n(&slab->remote, 0, __ATOMIC_ACQUIRE);
+  hak_block_t* list = hak_slab_remote_head(word);
+  unsigned n = hak_slab_remote_count(word);
   if (list == NULL) return 0;
-  unsigned n = 1;
-  hak_block_t* tail = list;
-  hak_block_t* next;
-  while ((next = hak_block_next(tail)) != NULL) {
-    if (HAKMEM_SECURE && !hak_block_link_ok(tail, next, slab->slab_shift)) hak_block_corrupted(tail);
-    tail = next;
-    HAK_CHECK(++n <= slab->used, "double free or corrupted remote free list", tail,
-              "more blocks freed than allocated");
+  HAK_CHECK(n <= slab->used, "double free or corrupted remote free list", list,
+            "more blocks freed than allocated");
+  // Onto an empty local_free the list goes as it is; in front of a non-empty one it is walked
+  // for its tail. (Put behind local_free, after walking whichever list was shorter, it made
+  // larson at 8 and 16 threads 10% slower.)
+  if (slab->local_free != NULL || HAKMEM_SECURE) {
+    hak_block_set_next(list_tail(slab, list, n), slab->local_free);
   }
-  hak_block_set_next(tail, slab->local_free);
   slab->local_free = list;
   slab->used -= n;
   return n;
@@ -159,18 +174,21 @@ void hak_slab_unload_free(hak_slab_t* slab) {
   slab->used -= n;
 }
 
-void hak_slab_free_remote_list(hak_slab_t* slab, hak_block_t* head, hak_block_t* tail) {
+void hak_slab_free_remote_list(hak_slab_t* slab, hak_block_t* head, hak_block_t* tail,
+                               unsigned count) {
   uintptr_t old = __atomic_load_n(&slab->remote, __ATOMIC_RELAXED);
+  uintptr_t word;
   do {
-    hak_block_set_next(tail, (hak_block_t*)old);
-  } while (!__atomic_compare_exchange_n(&slab->remote, &old, (uintptr_t)head, 1,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    hak_block_set_next(tail, hak_slab_remote_head(old));
+    word = (uintptr_t)head | (uintptr_t)(hak_slab_remote_count(old) + count) << HAK_REMOTE_COUNT_SHIFT;
+  } while (!__atomic_compare_exchange_n(&slab->remote, &old, word, 1, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
 }
 
 void hak_slab_free_remote(hak_slab_t* slab, void* p) {
   hak_block_t* block = (hak_block_t*)p;
   hak_block_mark_free(block, slab->slab_shift);
-  hak_slab_free_remote_list(slab, block, block);
+  hak_slab_free_remote_list(slab, block, block, 1);
 }
 
 void hak_slab_check_empty(const hak_slab_t* slab) {

@@ -65,7 +65,7 @@ typedef struct hak_slab_s {
   uint64_t carved_limit;
   uint8_t owner_line_pad[HAK_CACHE_LINE - 56];
   // Shared with threads freeing remotely.
-  uintptr_t remote;              // hak_block_t* pushed by other threads; __atomic access only
+  uintptr_t remote;              // hak_slab_remote_word: blocks pushed by other threads; __atomic
   uint64_t block_magic_shared;   // block_magic, read by other threads
   uint32_t block_size;
   uint16_t capacity;
@@ -284,8 +284,24 @@ unsigned hak_slab_carve(hak_slab_t* slab, unsigned max_blocks);
 // Moves local_free into free (free must be empty). Returns nonzero if free is now non-empty.
 int hak_slab_take_local(hak_slab_t* slab);
 
+// The remote word: the head of the remote list in the low HAK_ADDRESS_BITS (every block lies
+// below, segment.h) and the number of blocks on it above them (at most the slab's capacity,
+// 16 bits). Each push adds its blocks' count in the same compare-and-swap, so the owner takes
+// list and count with one exchange: it need not walk the list (a chain of cache misses, on
+// lines the freeing threads wrote last) when its local_free is empty, nor ever to count.
+#define HAK_REMOTE_COUNT_SHIFT HAK_ADDRESS_BITS
+HAK_STATIC_ASSERT(64 - HAK_REMOTE_COUNT_SHIFT >= 16, "a slab's block count fits above the head");
+
+HAK_INLINE hak_block_t* hak_slab_remote_head(uintptr_t word) {
+  return (hak_block_t*)(word & (((uintptr_t)1 << HAK_REMOTE_COUNT_SHIFT) - 1));
+}
+HAK_INLINE unsigned hak_slab_remote_count(uintptr_t word) {
+  return (unsigned)(word >> HAK_REMOTE_COUNT_SHIFT);
+}
+
 // Takes the remote list and pushes its blocks onto local_free (used drops by their number).
-// Aborts with a clear message if the list is longer than the slab (a double free or corruption).
+// Aborts with a clear message if the list holds more blocks than are in use (a double free or
+// corruption).
 unsigned hak_slab_collect_remote(hak_slab_t* slab);
 
 // Moves the free list back to local_free (when the slab stops being current).
@@ -294,9 +310,10 @@ void hak_slab_unload_free(hak_slab_t* slab);
 // Pushes p, a block of this slab checked already (hak_slab_is_block, not free), onto the remote
 // list from a thread that does not own the slab.
 void hak_slab_free_remote(hak_slab_t* slab, void* p);
-// Pushes the blocks head .. tail of this slab, linked and carrying their free marks, onto the
-// remote list with one compare-and-swap (remote.h batches them).
-void hak_slab_free_remote_list(hak_slab_t* slab, hak_block_t* head, hak_block_t* tail);
+// Pushes the `count` blocks head .. tail of this slab, linked and carrying their free marks, onto
+// the remote list with one compare-and-swap (remote.h batches them).
+void hak_slab_free_remote_list(hak_slab_t* slab, hak_block_t* head, hak_block_t* tail,
+                               unsigned count);
 
 // Nonzero if the header of slab `index` of `segment` is that of a slab serving some size class.
 int hak_slab_header_valid(const hak_segment_t* segment, const hak_slab_t* slab, unsigned index);

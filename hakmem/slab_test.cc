@@ -124,6 +124,47 @@ TEST_F(SlabTest, RemoteFreesAreCollectedInOneBatch) {
   hak_slab_check_empty(slab_);
 }
 
+// Pushes blocks[first, first + n) as one linked batch, as remote.h hands batches over.
+void PushBatch(hak_slab_t* slab, const std::vector<void*>& blocks, size_t first, size_t n) {
+  for (size_t i = first; i < first + n; i++) {
+    auto* b = static_cast<hak_block_t*>(blocks[i]);
+    hak_block_mark_free(b, HAK_SMALL_SLAB_SHIFT);
+    hak_block_set_next(b, i + 1 < first + n ? static_cast<hak_block_t*>(blocks[i + 1]) : nullptr);
+  }
+  hak_slab_free_remote_list(slab, static_cast<hak_block_t*>(blocks[first]),
+                            static_cast<hak_block_t*>(blocks[first + n - 1]), (unsigned)n);
+}
+
+size_t Length(const hak_block_t* list) {
+  size_t n = 0;
+  for (; list != nullptr; list = hak_block_next(list)) n++;
+  return n;
+}
+
+TEST_F(SlabTest, TheRemoteWordCountsWhatItHolds) {
+  hak_slab_carve(slab_, 16);
+  std::vector<void*> blocks;
+  for (void* p; (p = Pop()) != nullptr;) blocks.push_back(p);
+  PushBatch(slab_, blocks, 0, 3);
+  PushBatch(slab_, blocks, 3, 5);
+  uintptr_t word = __atomic_load_n(&slab_->remote, __ATOMIC_RELAXED);
+  EXPECT_EQ(hak_slab_remote_count(word), 8u);
+  EXPECT_EQ(hak_slab_remote_head(word), blocks[3]) << "the batch pushed last comes first";
+  EXPECT_EQ(Length(hak_slab_remote_head(word)), 8u);
+
+  // Onto an empty local_free, and then in front of a non-empty one.
+  EXPECT_EQ(hak_slab_collect_remote(slab_), 8u);
+  EXPECT_EQ(slab_->used, 8u);
+  EXPECT_EQ(Length(slab_->local_free), 8u);
+  PushBatch(slab_, blocks, 8, 4);
+  EXPECT_EQ(hak_slab_collect_remote(slab_), 4u);
+  EXPECT_EQ(slab_->used, 4u);
+  EXPECT_EQ(slab_->local_free, blocks[8]);
+  EXPECT_EQ(Length(slab_->local_free), 12u);
+  for (size_t i = 12; i < 16; i++) hak_slab_free_local(slab_, blocks[i], HAK_SMALL_SLAB_SHIFT);
+  hak_slab_check_empty(slab_);
+}
+
 TEST_F(SlabTest, UnloadMovesTheFreeListBack) {
   hak_slab_carve(slab_, 10);
   void* p = Pop();
@@ -192,6 +233,20 @@ TEST_F(SlabDeathTest, RemoteListLongerThanTheSlabIsCorruption) {
         hak_slab_collect_remote(slab_);
       },
       "hakmem: double free or corrupted remote free list");
+}
+
+TEST_F(SlabDeathTest, ARemoteListShorterThanItsCountIsCorruption) {
+  hak_slab_carve(slab_, 8);
+  std::vector<void*> blocks;
+  for (void* p; (p = Pop()) != nullptr;) blocks.push_back(p);
+  hak_slab_free_local(slab_, blocks[7], HAK_SMALL_SLAB_SHIFT);  // local_free is walked onto
+  EXPECT_DEATH(
+      {
+        PushBatch(slab_, blocks, 0, 3);
+        hak_block_set_next(static_cast<hak_block_t*>(blocks[1]), nullptr);  // a lost link
+        hak_slab_collect_remote(slab_);
+      },
+      "hakmem: corrupted remote free list");
 }
 
 }  // namespace
