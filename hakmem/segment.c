@@ -106,6 +106,7 @@ static hak_segment_t* take_cached(hak_segment_kind_t kind) {
     for (unsigned i = 0; i < header->slab_count; i++) header->freed_at_ms[i] = now;
     header->dirty_mask = header->free_mask;
     set_dirty_count(header, header->slab_count);
+    hak_purge_note();  // the purger may have stopped once the cache was its only work
   }
   return header;
 }
