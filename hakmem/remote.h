@@ -10,9 +10,9 @@
 // owner's on every block. Here a freeing thread links the block into a batch for its slab
 // instead, with plain stores, and hands the whole batch over with one compare-and-swap when it
 // is full, when another slab wants its slot, and at the flush points its heap chooses (every
-// 16th allocation slow path, heap.h; its purge ticks, malloc_trim, thread exit, a fork child taking over
-// a vanished thread's heap), as snmalloc's message queues and tcmalloc's transfer caches batch
-// by destination.
+// 16th allocation slow path, heap.h; its purge ticks, malloc_trim, thread exit, a fork child
+// taking over a vanished thread's heap), as snmalloc's message queues and tcmalloc's transfer
+// caches batch by destination.
 //
 // A batched block already carries its free mark (a second free of it aborts as a double free)
 // and still counts as used in its slab, so the slab cannot be given back, nor change class,

@@ -180,7 +180,8 @@ void hak_slab_free_remote_list(hak_slab_t* slab, hak_block_t* head, hak_block_t*
   uintptr_t word;
   do {
     hak_block_set_next(tail, hak_slab_remote_head(old));
-    word = (uintptr_t)head | (uintptr_t)(hak_slab_remote_count(old) + count) << HAK_REMOTE_COUNT_SHIFT;
+    uintptr_t total = (uintptr_t)(hak_slab_remote_count(old) + count);
+    word = (uintptr_t)head | total << HAK_REMOTE_COUNT_SHIFT;
   } while (!__atomic_compare_exchange_n(&slab->remote, &old, word, 1, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED));
 }
