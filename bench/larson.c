@@ -16,11 +16,14 @@ static pthread_barrier_t barrier;
 
 static void* run(void* arg) {
   worker_t* w = (worker_t*)arg;
+  // A local copy: the workers' records share a cache line, which a store per step would bounce
+  // between their threads (the harness's cost, not the allocator's).
+  uint64_t seed = w->seed;
   uint64_t span = (uint64_t)(max_size - min_size + 1);
   for (long round = 0; round < rounds; round++) {
     void** a = arrays[(w->index + round) % threads];
     for (long i = 0; i < ops; i++) {
-      uint64_t r = bench_rand(&w->seed);
+      uint64_t r = bench_rand(&seed);
       size_t k = (size_t)(r % (uint64_t)slots);
       free(a[k]);
       char* p = malloc((size_t)min_size + (size_t)((r >> 32) % span));
