@@ -161,14 +161,16 @@ static hak_slab_t* fresh_slab(hak_heap_t* heap, unsigned cls) {
   return slab_from_own_segments(heap, kind, cls);
 }
 
-// Moves full slabs that have received frees since back to the partial list.
+// Moves full slabs that have received frees since back to the partial list; one that they emptied
+// is kept or given back as any emptied slab (slab_emptied), so that a kept one is taken up again
+// with its blocks carved already.
 static void sweep_full(hak_heap_t* heap, unsigned cls) {
   hak_slab_t* s = heap->full[cls].head;
   while (s) {
     hak_slab_t* next = s->next;
     collect_remote(heap, s);
     if (s->used == 0) {
-      retire(heap, s);
+      slab_emptied(heap, s);
     } else if (s->local_free) {
       move_full_to_partial(heap, s);
     }

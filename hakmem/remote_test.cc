@@ -236,11 +236,13 @@ TEST(RemoteBatch, TheWalkerCatchesACycleInABatch) {
   Walk();
 }
 
-size_t ClassSlabs(unsigned cls) {
+hak_class_stats_t ClassStats(unsigned cls) {
   hak_class_stats_t stats[HAK_CLASS_COUNT];
   hak_class_stats(stats, HAK_CLASS_COUNT);
-  return stats[cls].slabs;
+  return stats[cls];
 }
+
+size_t ClassSlabs(unsigned cls) { return ClassStats(cls).slabs; }
 
 // A slab that ran out goes on its class's full list; once other threads have freed into it, the
 // owner takes it up again before a fresh slab, which would fault in more pages (larson's RSS).
@@ -269,6 +271,40 @@ TEST(RemoteBatch, AFullSlabWithRemoteFreesIsReusedBeforeAFreshSlab) {
   void* p;
   while (hak_small_slab_of(p = hak_malloc(size)) == current) slabs.back().push_back(p);
   EXPECT_EQ(ClassSlabs(hak_size_class(size)), slabs_before) << "a fresh slab was taken";
+  hak_free(p);
+  for (const std::vector<void*>& blocks : slabs) FreeAll(blocks);
+  Walk();
+}
+
+// A full slab that other threads' frees emptied is taken up again as it is, its blocks already
+// carved: giving it back to its segment and taking a slab anew would carve and walk it again
+// (larson cut 72,000 blocks of 768 bytes this way in 24 M operations; now 340).
+TEST(RemoteBatch, AFullSlabEmptiedByOtherThreadsIsReusedWithoutCarving) {
+  const size_t size = 832;  // a class no other test here uses
+  const unsigned cls = hak_size_class(size);
+  std::vector<std::vector<void*>> slabs;
+  hak_slab_t* current = nullptr;
+  while (slabs.size() < 3) {  // until the third slab is current
+    void* p = hak_malloc(size);
+    if (hak_small_slab_of(p) != current) {
+      current = hak_small_slab_of(p);
+      slabs.emplace_back();
+    }
+    slabs.back().push_back(p);
+  }
+  while (current->carved < current->capacity) slabs.back().push_back(hak_malloc(size));
+  hak_slab_t* emptied = hak_small_slab_of(slabs[0][0]);
+  Freer freer;
+  freer.Run([&] {
+    FreeAll(slabs[0]);
+    hak_trim();  // hands the batch over to the slab's remote list
+  });
+  slabs[0].clear();
+  unsigned long long fresh_before = ClassStats(cls).fresh_blocks;
+  void* p;
+  while (hak_small_slab_of(p = hak_malloc(size)) == current) slabs.back().push_back(p);
+  EXPECT_EQ(hak_small_slab_of(p), emptied);
+  EXPECT_EQ(ClassStats(cls).fresh_blocks, fresh_before) << "blocks were carved again";
   hak_free(p);
   for (const std::vector<void*>& blocks : slabs) FreeAll(blocks);
   Walk();
