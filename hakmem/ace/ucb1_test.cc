@@ -63,6 +63,15 @@ TEST(Ucb1, ConvergesToTheBestArmWithinTheRegretBound) {
   }
 }
 
+TEST(Ucb1, ItsLogarithmMatchesLibms) {
+  EXPECT_EQ(hak_ucb1_ln(1), 0.0);
+  for (uint64_t n : {2ull, 3ull, 5ull, 7ull, 10ull, 1000ull, 65535ull, 65536ull, 1000003ull,
+                     (1ull << 32) + 1, (1ull << 53) - 1, ~0ull}) {
+    EXPECT_NEAR(hak_ucb1_ln(n), log((double)n), 2e-6) << n;
+  }
+  for (uint64_t n = 1; n < 100000; n += 7) EXPECT_NEAR(hak_ucb1_ln(n), log((double)n), 2e-6) << n;
+}
+
 TEST(Ucb1, RewardsAreClampedToTheUnitInterval) {
   hak_ucb1_t b;
   hak_ucb1_init(&b, 2);
