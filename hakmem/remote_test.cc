@@ -244,14 +244,12 @@ hak_class_stats_t ClassStats(unsigned cls) {
 
 size_t ClassSlabs(unsigned cls) { return ClassStats(cls).slabs; }
 
-// A slab that ran out goes on its class's full list; once other threads have freed into it, the
-// owner takes it up again before a fresh slab, which would fault in more pages (larson's RSS).
-// Nine slabs: a refill once took a fresh slab without looking at a full list of more than eight.
-TEST(RemoteBatch, AFullSlabWithRemoteFreesIsReusedBeforeAFreshSlab) {
-  const size_t size = 896;  // a class no other test here uses
-  std::vector<std::vector<void*>> slabs;  // the blocks of each slab the class went through
+// Allocates blocks of `size` until the `count`-th slab its class goes through is the current
+// one; returns the blocks of each of those slabs, in order.
+std::vector<std::vector<void*>> FillSlabs(size_t size, size_t count) {
+  std::vector<std::vector<void*>> slabs;
   hak_slab_t* current = nullptr;
-  while (slabs.size() < 9) {  // until the ninth slab is current
+  while (slabs.size() < count) {
     void* p = hak_malloc(size);
     if (hak_small_slab_of(p) != current) {
       current = hak_small_slab_of(p);
@@ -259,6 +257,24 @@ TEST(RemoteBatch, AFullSlabWithRemoteFreesIsReusedBeforeAFreshSlab) {
     }
     slabs.back().push_back(p);
   }
+  return slabs;
+}
+
+// Allocates blocks of `size` from slab `current`, onto *blocks, until one comes from another slab:
+// returns that one.
+void* AllocatePast(const hak_slab_t* current, size_t size, std::vector<void*>* blocks) {
+  void* p;
+  while (hak_small_slab_of(p = hak_malloc(size)) == current) blocks->push_back(p);
+  return p;
+}
+
+// A slab that ran out goes on its class's full list; once other threads have freed into it, the
+// owner takes it up again before a fresh slab, which would fault in more pages (larson's RSS).
+// Nine slabs: a refill once took a fresh slab without looking at a full list of more than eight.
+TEST(RemoteBatch, AFullSlabWithRemoteFreesIsReusedBeforeAFreshSlab) {
+  const size_t size = 896;  // a class no other test here uses
+  std::vector<std::vector<void*>> slabs = FillSlabs(size, 9);
+  hak_slab_t* current = hak_small_slab_of(slabs.back()[0]);
   std::vector<void*>& first = slabs[0];
   std::vector<void*> freed(first.begin(), first.begin() + first.size() / 2);
   first.erase(first.begin(), first.begin() + first.size() / 2);
@@ -268,8 +284,7 @@ TEST(RemoteBatch, AFullSlabWithRemoteFreesIsReusedBeforeAFreshSlab) {
     hak_trim();  // hands the batch over to the slab's remote list
   });
   size_t slabs_before = ClassSlabs(hak_size_class(size));
-  void* p;
-  while (hak_small_slab_of(p = hak_malloc(size)) == current) slabs.back().push_back(p);
+  void* p = AllocatePast(current, size, &slabs.back());
   EXPECT_EQ(ClassSlabs(hak_size_class(size)), slabs_before) << "a fresh slab was taken";
   hak_free(p);
   for (const std::vector<void*>& blocks : slabs) FreeAll(blocks);
@@ -282,16 +297,8 @@ TEST(RemoteBatch, AFullSlabWithRemoteFreesIsReusedBeforeAFreshSlab) {
 TEST(RemoteBatch, AFullSlabEmptiedByOtherThreadsIsReusedWithoutCarving) {
   const size_t size = 832;  // a class no other test here uses
   const unsigned cls = hak_size_class(size);
-  std::vector<std::vector<void*>> slabs;
-  hak_slab_t* current = nullptr;
-  while (slabs.size() < 3) {  // until the third slab is current
-    void* p = hak_malloc(size);
-    if (hak_small_slab_of(p) != current) {
-      current = hak_small_slab_of(p);
-      slabs.emplace_back();
-    }
-    slabs.back().push_back(p);
-  }
+  std::vector<std::vector<void*>> slabs = FillSlabs(size, 3);
+  hak_slab_t* current = hak_small_slab_of(slabs.back()[0]);
   while (current->carved < current->capacity) slabs.back().push_back(hak_malloc(size));
   hak_slab_t* emptied = hak_small_slab_of(slabs[0][0]);
   Freer freer;
@@ -301,8 +308,7 @@ TEST(RemoteBatch, AFullSlabEmptiedByOtherThreadsIsReusedWithoutCarving) {
   });
   slabs[0].clear();
   unsigned long long fresh_before = ClassStats(cls).fresh_blocks;
-  void* p;
-  while (hak_small_slab_of(p = hak_malloc(size)) == current) slabs.back().push_back(p);
+  void* p = AllocatePast(current, size, &slabs.back());
   EXPECT_EQ(hak_small_slab_of(p), emptied);
   EXPECT_EQ(ClassStats(cls).fresh_blocks, fresh_before) << "blocks were carved again";
   hak_free(p);

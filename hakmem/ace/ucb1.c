@@ -30,7 +30,8 @@ unsigned hak_ucb1_select(const hak_ucb1_t* bandit) {
   unsigned best = 0;
   double best_index = -1.0;
   for (unsigned a = 0; a < bandit->arms; a++) {
-    double index = hak_ucb1_mean(bandit, a) + __builtin_sqrt(2.0 * log_total / (double)bandit->plays[a]);
+    double bonus = __builtin_sqrt(2.0 * log_total / (double)bandit->plays[a]);
+    double index = hak_ucb1_mean(bandit, a) + bonus;
     if (index > best_index) {
       best_index = index;
       best = a;
