@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "hakmem/base.h"
+#include "hakmem/check.h"
 #include "hakmem/config.h"
 #include "hakmem/heap.h"
 #include "hakmem/size_class.h"
@@ -243,6 +246,56 @@ TEST(Hakmem, ForkedChildOfABusyParentCanAllocate) {
   }
   stop = true;
   for (auto& w : workers) w.join();
+}
+
+// A fork can stop a thread inside a refill, after a slab's own frees became its free list and
+// before the slab became its class's current one (or after a fresh slab was carved). The child
+// takes the vanished thread's heap over with that list given back to its slab: left in place, the
+// next refill of the slab would write over it, and its blocks would be lost.
+TEST(Hakmem, AForkChildTakesOverASlabStoppedHalfWayIntoARefill) {
+  const size_t size = 704;
+  std::mutex m;
+  std::condition_variable cv;
+  bool stopped = false, done = false;
+  std::thread refiller([&] {
+    std::vector<void*> blocks;
+    hak_slab_t* first = nullptr;
+    for (;;) {  // until a block comes from a second slab: the first is full, no longer current
+      void* p = hak_malloc(size);
+      blocks.push_back(p);
+      if (first == nullptr) first = hak_small_slab_of(p);
+      if (hak_small_slab_of(p) != first) break;
+    }
+    hak_free(blocks[0]);   // onto the full slab's local_free
+    hak_slab_take_local(first);  // where the refill stops
+    std::unique_lock<std::mutex> lock(m);
+    stopped = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return done; });
+    lock.unlock();
+    hak_slab_unload_free(first);  // the parent's refiller goes on as if it had not stopped
+    for (size_t i = 1; i < blocks.size(); i++) hak_free(blocks[i]);
+  });
+  std::unique_lock<std::mutex> lock(m);
+  cv.wait(lock, [&] { return stopped; });
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<void*> v;  // enough for the child to adopt the refiller's segment
+    for (int k = 0; k < 4000; k++) v.push_back(hak_malloc(size));
+    for (void* p : v) hak_free(p);
+    hak_check_report_t report;
+    int ok = hak_check_heap(&report);
+    if (!ok) fprintf(stderr, "%s\n", report.error);
+    _exit(ok ? 0 : 1);
+  }
+  ASSERT_GE(pid, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  done = true;
+  cv.notify_all();
+  lock.unlock();
+  refiller.join();
 }
 
 TEST(Hakmem, RssFollowsLiveMemory) {

@@ -144,10 +144,7 @@ static void heap_abandon(hak_heap_t* heap, int torn) {
   hak_remote_flush_all(&heap->remote);  // first: some may be for this heap's own slabs
   drop_mid_caches(heap);
   for (unsigned c = 0; c < HAK_CLASS_COUNT; c++) {
-    if (heap->current[c] != HAK_EMPTY_SLAB) {
-      hak_slab_unload_free(heap->current[c]);
-      heap->current[c]->list = 0;
-    }
+    if (heap->current[c] != HAK_EMPTY_SLAB) heap->current[c]->list = 0;
   }
   uint64_t now = hak_os_now_ms();
   for (unsigned k = 0; k < 2; k++) {
@@ -158,7 +155,11 @@ static void heap_abandon(hak_heap_t* heap, int torn) {
       if (torn) repair_after_fork(seg, now);
       for (unsigned i = 0; i < seg->slab_count; i++) {
         if (seg->free_mask & ((uint64_t)1 << i)) continue;
-        hak_heap_collect_or_give_back(heap, seg, hak_slab_at(seg, i), now, torn);
+        hak_slab_t* s = hak_slab_at(seg, i);
+        // Every slab's, not only the current slabs': a fork may have stopped the thread in a
+        // refill between loading a slab's free list and making the slab current.
+        hak_slab_unload_free(s);
+        hak_heap_collect_or_give_back(heap, seg, s, now, torn);
       }
       if (seg->free_count == seg->slab_count) {
         hak_segment_release(seg);
