@@ -64,6 +64,17 @@
 #ifndef HAK_ASAN
 #define HAK_ASAN 0
 #endif
+// ThreadSanitizer builds (tsan config), detected the same way.
+#if defined(__SANITIZE_THREAD__)
+#define HAK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HAK_TSAN 1
+#endif
+#endif
+#ifndef HAK_TSAN
+#define HAK_TSAN 0
+#endif
 #if HAK_ASAN
 #include <sanitizer/asan_interface.h>
 #define HAK_POISON(p, n) __asan_poison_memory_region((p), (n))

@@ -185,6 +185,10 @@ void* hak_huge_alloc(size_t size, size_t alignment, int zeroed) {
   uint8_t* base = hak_os_map_aligned_with_prefix(alignment, usable, region_alignment);
   if (base == NULL) goto out_of_memory;
   uint8_t* block = base + alignment;
+  if (hak_map_commit(block) != 0) {
+    hak_os.unmap(base, alignment + usable);
+    goto out_of_memory;
+  }
   huge_header_t* h = header_of(block);
   h->magic = HUGE_MAGIC ^ (uintptr_t)block;
   h->map_base = base;
@@ -252,6 +256,10 @@ static void* huge_resize(void* p, size_t usable) {
   size_t region_alignment = prefix > HAK_SEGMENT_SIZE ? prefix : HAK_SEGMENT_SIZE;
   uint8_t* target = hak_os_map_aligned_with_prefix(prefix, usable, region_alignment);
   if (target == NULL) goto out_of_memory;
+  if (hak_map_commit(target + prefix) != 0) {
+    hak_os.unmap(target, prefix + usable);
+    goto out_of_memory;
+  }
   void* old_base = h->map_base;
   size_t old_size = h->map_size;
   // p's map entry goes before its pages do: once they are gone another thread may map a block at

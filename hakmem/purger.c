@@ -37,16 +37,7 @@ static uint64_t purge_pass(uint64_t now) {
 // process may find locked by a thread it does not have; starting a thread allocates through it
 // (seen: fork_stress's child hung in ASan's calloc under pthread_attr_setaffinity_np). Their
 // fork children purge from their own slow paths only.
-#if HAK_ASAN || defined(__SANITIZE_THREAD__)
-#define SANITIZER_RUNTIME 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SANITIZER_RUNTIME 1
-#endif
-#endif
-#ifndef SANITIZER_RUNTIME
-#define SANITIZER_RUNTIME 0
-#endif
+#define SANITIZER_RUNTIME (HAK_ASAN || HAK_TSAN)
 static pid_t loaded_pid;  // of the process this library was loaded into (a constructor)
 
 // Nonzero in a fork child. By pid rather than from a fork handler: a hung child under ASan had

@@ -48,17 +48,7 @@ void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)
 
 // Sanitizer runtimes keep shadow memory for every page touched: RSS does not follow the heap.
 bool RssFollowsTheHeap() {
-#if HAK_ASAN || defined(__SANITIZE_THREAD__)
-  return false;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-  return false;
-#else
-  return true;
-#endif
-#else
-  return true;
-#endif
+  return !(HAK_ASAN || HAK_TSAN);
 }
 
 // Blocks of 1 KiB to 1 MiB (mid, large) and a few huge ones, every page touched, `mib` in all.

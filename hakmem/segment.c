@@ -10,9 +10,6 @@
 #include "hakmem/purge_hint.h"
 #include "hakmem/os/os.h"
 
-uintptr_t hak_segment_map[HAK_MAP_ENTRIES];
-uint8_t hak_medium_class_map[HAK_MEDIUM_MAP_ENTRIES];
-
 // Guards `cache` and `abandoned`; never held while calling into the heap. Their heads are peeked
 // at without it (hak_segment_adopt): list.h stores heads atomically.
 static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -116,6 +113,10 @@ hak_segment_t* hak_segment_acquire(hak_segment_kind_t kind, struct hak_heap_s* h
   if (s == NULL) {
     void* base = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE);
     if (base == NULL) return NULL;
+    if (hak_map_commit(base) != 0) {
+      hak_os.unmap(base, HAK_SEGMENT_SIZE);
+      return NULL;
+    }
     atomic_fetch_add_explicit(&mapped_segments, 1, memory_order_relaxed);
     guard_slabs(base, hak_segment_slab_shift_of(kind), 0);
     s = hak_segment_header(base, hak_segment_slab_shift_of(kind));

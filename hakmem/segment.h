@@ -81,6 +81,19 @@ HAK_INLINE uintptr_t hak_map_word_checked(const void* p) {
   return hak_map_in_range(p) ? hak_map_word(p) : 0;
 }
 
+// The two maps (this one and the medium class map below) span 384 MiB of address space, 768 on
+// aarch64. As writable zero-filled .bss they were charged in full against the commit limit of a
+// system under strict overcommit (vm.overcommit_memory=2, as database hosts run) by every
+// process that loads hakmem. Before the first region is entered, they are mapped again as
+// read-only zero pages, charged nothing; a page of either becomes writable when a region it
+// describes is first handed to hakmem: a few pages in a typical process.
+//
+// Makes the entries of the 4 MiB region holding `region` writable in both maps (before hak_map_set
+// gives it a nonzero word). 0 on success; -1 if the kernel refuses (out of commit): the caller gives
+// the region back and reports ENOMEM. Any thread.
+int hak_map_commit(const void* region);
+
+// REQUIRES: hak_map_commit(region) succeeded once.
 HAK_INLINE void hak_map_set(const void* region, uintptr_t word) {
   __atomic_store_n(&hak_segment_map[(uintptr_t)region >> HAK_SEGMENT_SHIFT],
                    word, __ATOMIC_RELEASE);

@@ -141,7 +141,7 @@ TEST(Engine, AClassNoThreadUsesGivesBackItsMemory) {
 // qemu-user (the aarch64 config's test runner) aborts in its own code, and ThreadSanitizer keeps
 // the parent's threads in its registry, so a child's new thread may reuse one's id ("dup
 // thread").
-#if defined(__aarch64__) || defined(__SANITIZE_THREAD__)
+#if defined(__aarch64__) || HAK_TSAN
 constexpr bool kChildMayStartThreads = false;
 #else
 constexpr bool kChildMayStartThreads = true;

@@ -54,6 +54,10 @@ size_t hak_os_rss_bytes(void);
 size_t hak_os_peak_rss_bytes(void);
 // Makes a page-aligned range inaccessible (guard) or readable and writable again. 0 on success.
 int hak_os_protect(void* addr, size_t size, int accessible);
+// Replaces the pages of a page-aligned range of the process's own memory with zero pages that may
+// only be read: the range is charged to no commit limit (strict overcommit) until parts of it are
+// made writable again with hak_os_protect. 0 on success.
+int hak_os_zero_read_only(void* addr, size_t size);
 // Makes every running thread of this process execute a full memory barrier (membarrier, private
 // expedited), so that a thread may read another's plain stores in order without that thread
 // fencing. 0 on success; -1 where the kernel (or an emulator) has no such call, every time.

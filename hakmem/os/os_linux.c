@@ -113,6 +113,12 @@ size_t hak_os_peak_rss_bytes(void) {
   return s == NULL ? 0 : parse_decimal(s + 6) * 1024;
 }
 
+int hak_os_zero_read_only(void* addr, size_t size) {
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
+  void* p = mmap(addr, size, PROT_READ, flags, -1, 0);
+  return p == addr ? 0 : -1;
+}
+
 int hak_os_protect(void* addr, size_t size, int accessible) {
   return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
 }

@@ -142,6 +142,12 @@ static uint32_t take_free_span(arena_t* a, uint32_t pages, unsigned dirty) {
 static arena_t* arena_create(uint64_t now) {
   arena_t* a = hak_os_map_aligned(HAK_LARGE_ARENA_SIZE, HAK_LARGE_ARENA_SIZE);
   if (a == NULL) return NULL;
+  for (size_t off = 0; off < HAK_LARGE_ARENA_SIZE; off += HAK_SEGMENT_SIZE) {
+    if (hak_map_commit((uint8_t*)a + off) != 0) {
+      hak_os.unmap(a, HAK_LARGE_ARENA_SIZE);
+      return NULL;
+    }
+  }
   a->magic = ARENA_MAGIC ^ (uintptr_t)a;
   memset(a->bins, 0xff, sizeof a->bins);
   bin_insert(a, FIRST_PAGE, USABLE_PAGES, 0, (uint32_t)now);
