@@ -64,12 +64,12 @@ static void format(hak_segment_t* s, void* base, hak_segment_kind_t kind) {
 static void guard_slabs(void* base, unsigned slab_shift, int undo) {
   if (!HAKMEM_SECURE) return;
   if (undo) {
-    hak_os_protect(base, HAK_SEGMENT_SIZE, 1);
+    hak_os.protect(base, HAK_SEGMENT_SIZE, 1);
     return;
   }
   for (unsigned i = 0; i < (HAK_SEGMENT_SIZE >> slab_shift); i++) {
     uint8_t* slab = (uint8_t*)base + ((size_t)i << slab_shift);
-    hak_os_protect(slab + hak_segment_slab_usable(slab_shift, i), HAK_PAGE_SIZE, 0);
+    hak_os.protect(slab + hak_segment_slab_usable(slab_shift, i), HAK_PAGE_SIZE, 0);
   }
 }
 

@@ -51,7 +51,7 @@ static int commit_entry(table_t* t, size_t offset) {
   uint64_t bit = (uint64_t)1 << (page % 64);
   if (__atomic_load_n(&t->writable[page / 64], __ATOMIC_ACQUIRE) & bit) return 0;
   // Two threads may both get here for one page: making it writable twice is harmless.
-  if (hak_os_protect(t->start + page * HAK_PAGE_SIZE, HAK_PAGE_SIZE, 1) != 0) return -1;
+  if (hak_os.protect(t->start + page * HAK_PAGE_SIZE, HAK_PAGE_SIZE, 1) != 0) return -1;
   __atomic_fetch_or(&t->writable[page / 64], bit, __ATOMIC_RELEASE);
   return 0;
 }

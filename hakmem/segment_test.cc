@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include <string>
+#include <vector>
 
 #include "hakmem/config.h"
 #include "hakmem/os/os.h"
@@ -78,6 +80,56 @@ TEST(Segment, TheMapsAreChargedOnlyForThePagesOfRegionsInUse) {
   EXPECT_EQ(PagePermissions(&hak_segment_map[0]), "r--p");
   EXPECT_EQ(PagePermissions(&hak_medium_class_map[0]), "r--p");
   EXPECT_EQ(hak_map_word(nullptr), 0u);
+}
+
+bool mapped_far = false;
+// Maps far above where the kernel places mappings (64 TiB, still below 2^47), where no region has
+// had its map entries made writable yet; protects nothing.
+void* MapFarAway(void* hint, size_t size) {
+  (void)hint;
+  void* far = reinterpret_cast<void*>(uintptr_t{1} << 46);
+  void* p = mmap(far, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  mapped_far = p == far;
+  return p;
+}
+int refused_protects = 0;
+int RefuseProtect(void*, size_t, int) {
+  refused_protects++;
+  return -1;
+}
+
+TEST(Segment, AMapPageTheKernelWillNotMakeWritableIsAnOutOfMemory) {
+  if (HAK_TSAN) GTEST_SKIP() << "the maps stay writable under ThreadSanitizer (segment_map.c)";
+  std::vector<hak_segment_t*> taken;  // the cache's segments: their entries are writable already
+  while (Totals().cached_segments > 0) {
+    taken.push_back(hak_segment_acquire(HAK_KIND_SMALL, nullptr, kOwner));
+    ASSERT_NE(taken.back(), nullptr);
+  }
+  hak_os_ops_t ops = hak_os;
+  ops.map = MapFarAway;
+  ops.protect = RefuseProtect;
+  hak_os_set_ops(&ops);
+  hak_segment_t* s = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
+  hak_os_reset_ops();
+  if (!mapped_far && s != nullptr) {
+    taken.push_back(s);  // the kernel placed it elsewhere (an emulator's smaller address space)
+  } else {
+    EXPECT_EQ(s, nullptr);
+    EXPECT_GT(refused_protects, 0);
+  }
+  void* far = reinterpret_cast<void*>(uintptr_t{1} << 46);
+  EXPECT_EQ(PagePermissions(far), "") << "the segment mapped there is given back";
+  EXPECT_EQ(hak_map_word(far), 0u);
+  s = hak_segment_acquire(HAK_KIND_MEDIUM, nullptr, kOwner);
+  ASSERT_NE(s, nullptr) << "with the kernel willing again";
+  taken.push_back(s);
+  for (hak_segment_t* r : taken) {
+    while (hak_segment_take_slab(r, 40) >= 0) {
+    }
+    for (unsigned i = 0; i < r->slab_count; i++) hak_segment_slab_freed(r, i, 40, 1);
+    hak_segment_release(r);
+  }
 }
 
 TEST(Segment, LookupRejectsForeignAndCorruptedRegions) {

@@ -27,6 +27,8 @@ typedef struct hak_os_ops_s {
   int (*purge)(void* addr, size_t size);                    // drop contents, keep the mapping
   void* (*remap)(void* addr, size_t old_size, size_t new_size, int may_move, void* fixed_to);
   size_t (*page_size)(void);                                // the kernel's
+  // Makes a range inaccessible (guard) or readable and writable again. 0 on success.
+  int (*protect)(void* addr, size_t size, int accessible);
 } hak_os_ops_t;
 
 // The active primitives; defaults to Linux system calls.
@@ -52,11 +54,9 @@ uint64_t hak_os_now_ms(void);
 size_t hak_os_rss_bytes(void);
 // Peak resident set size of the process (VmHWM), or 0 if unknown. Does not allocate.
 size_t hak_os_peak_rss_bytes(void);
-// Makes a page-aligned range inaccessible (guard) or readable and writable again. 0 on success.
-int hak_os_protect(void* addr, size_t size, int accessible);
 // Replaces the pages of a page-aligned range of the process's own memory with zero pages that may
 // only be read: the range is charged to no commit limit (strict overcommit) until parts of it are
-// made writable again with hak_os_protect. 0 on success.
+// made writable again with hak_os.protect. 0 on success.
 int hak_os_zero_read_only(void* addr, size_t size);
 // Makes every running thread of this process execute a full memory barrier (membarrier, private
 // expedited), so that a thread may read another's plain stores in order without that thread

@@ -36,10 +36,15 @@ static void* linux_remap(void* addr, size_t old_size, size_t new_size, int may_m
 
 static size_t linux_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
-static const hak_os_ops_t linux_ops = {linux_map, linux_unmap, linux_purge, linux_remap,
-                                       linux_page_size};
+static int linux_protect(void* addr, size_t size, int accessible) {
+  return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+}
 
-hak_os_ops_t hak_os = {linux_map, linux_unmap, linux_purge, linux_remap, linux_page_size};
+static const hak_os_ops_t linux_ops = {linux_map, linux_unmap, linux_purge, linux_remap,
+                                       linux_page_size, linux_protect};
+
+hak_os_ops_t hak_os = {linux_map, linux_unmap, linux_purge, linux_remap, linux_page_size,
+                       linux_protect};
 
 void hak_os_set_ops(const hak_os_ops_t* ops) { hak_os = *ops; }
 void hak_os_reset_ops(void) { hak_os = linux_ops; }
@@ -117,10 +122,6 @@ int hak_os_zero_read_only(void* addr, size_t size) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
   void* p = mmap(addr, size, PROT_READ, flags, -1, 0);
   return p == addr ? 0 : -1;
-}
-
-int hak_os_protect(void* addr, size_t size, int accessible) {
-  return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
 }
 
 uint64_t hak_os_random(void) {
