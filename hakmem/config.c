@@ -65,10 +65,11 @@ static const profile_default_t profile_defaults[] = {
     {HAK_PROFILE_THROUGHPUT, "HAKMEM_SEGMENT_CACHE", 32},
     {HAK_PROFILE_THROUGHPUT, "HAKMEM_MID_CACHE_KB", 2048},
     {HAK_PROFILE_THROUGHPUT, "HAKMEM_HUGE_CACHE_MB", 256},
-    // Give memory back quickly and cache little.
+    // Give memory back quickly. The mid caches keep their size: smaller ones raise peak RSS, their
+    // overflow going back to slabs while refills carve fresh pages (128 KiB per class took
+    // mid_large_mt from 31 to 42 MiB and realloc_growth from 44 to 52: docs/BENCHMARKS.md).
     {HAK_PROFILE_LOW_MEMORY, "HAKMEM_PURGE_DELAY_MS", 20},
     {HAK_PROFILE_LOW_MEMORY, "HAKMEM_SEGMENT_CACHE", 0},
-    {HAK_PROFILE_LOW_MEMORY, "HAKMEM_MID_CACHE_KB", 128},
     {HAK_PROFILE_LOW_MEMORY, "HAKMEM_HUGE_CACHE_MB", 8},
     // Few syscalls on allocation paths: purge late, keep segments and huge blocks mapped.
     {HAK_PROFILE_LOW_LATENCY, "HAKMEM_PURGE_DELAY_MS", 5000},

@@ -93,6 +93,8 @@ TEST(Config, ProfileSetsDefaultsAndExplicitValuesWin) {
   EXPECT_EQ(hak_config.purge_delay_ms, 20);
   EXPECT_EQ(hak_config.segment_cache, 0);
   EXPECT_EQ(hak_config.check_frees, Var("HAKMEM_CHECK_FREES").def) << "left alone by the profile";
+  EXPECT_EQ(hak_config.mid_cache_kb, Var("HAKMEM_MID_CACHE_KB").def)
+      << "smaller mid caches raise peak RSS: not for the low-memory profile";
 
   EXPECT_EQ(Init({{"HAKMEM_PROFILE", "low-memory"}, {"HAKMEM_PURGE_DELAY_MS", "7"}}), "");
   EXPECT_EQ(hak_config.purge_delay_ms, 7);
