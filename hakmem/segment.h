@@ -88,9 +88,9 @@ HAK_INLINE uintptr_t hak_map_word_checked(const void* p) {
 // read-only zero pages, charged nothing; a page of either becomes writable when a region it
 // describes is first handed to hakmem: a few pages in a typical process.
 //
-// Makes the entries of the 4 MiB region holding `region` writable in both maps (before hak_map_set
-// gives it a nonzero word). 0 on success; -1 if the kernel refuses (out of commit): the caller gives
-// the region back and reports ENOMEM. Any thread.
+// Makes the entries of the 4 MiB region holding `region` writable in both maps (before
+// hak_map_set gives it a nonzero word). 0 on success; -1 if the kernel refuses (out of commit):
+// the caller gives the region back and reports ENOMEM. Any thread.
 int hak_map_commit(const void* region);
 
 // REQUIRES: hak_map_commit(region) succeeded once.
