@@ -144,10 +144,11 @@ extern hak_heap_hook_t hak_heap_start_hook;
 HAK_NOINLINE void hak_heap_apply_policy(hak_heap_t* heap);
 
 #define HAK_HEAP_CHECK_EVERY 64
-// Remote batches go out on every 16th allocation slow path: blocks held in flight make their
+// Remote batches go out on every 4th allocation slow path: blocks held in flight make their
 // owners fault in fresh slabs (larson at 16 threads: peak RSS 34.8 MiB flushing on every 64th,
-// 32.5 on every 16th; mimalloc 31.6).
-#define HAK_HEAP_FLUSH_EVERY 16
+// 32.5 on every 16th, mimalloc 31.6; at 2 threads, median of 7 runs: 6,392 KiB on every 16th,
+// 6,144 on every 4th, 6,084 and 6,124 on every 2nd and every one, at level times).
+#define HAK_HEAP_FLUSH_EVERY 4
 
 // The start of every allocation slow path: counts the call (returned), runs the start hook on
 // every 64th and takes up a newly published policy.
@@ -163,7 +164,7 @@ HAK_INLINE uint32_t hak_heap_slow_path_enter(hak_heap_t* heap) {
 }
 
 // Makes heap->current[cls] a slab with a non-empty free list and returns it; NULL if memory is
-// exhausted. `calls`: hak_heap_slow_path_enter's count (batches go out on every 16th, purges are
+// exhausted. `calls`: hak_heap_slow_path_enter's count (batches go out on every 4th, purges are
 // checked on every 64th).
 HAK_NOINLINE hak_slab_t* hak_heap_refill_slow(hak_heap_t* heap, unsigned cls, uint32_t calls);
 

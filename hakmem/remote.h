@@ -10,7 +10,7 @@
 // owner's on every block. Here a freeing thread links the block into a batch for its slab
 // instead, with plain stores, and hands the whole batch over with one compare-and-swap when it
 // is full, when another slab wants its slot, and at the flush points its heap chooses (every
-// 16th allocation slow path, heap.h; its purge ticks, malloc_trim, thread exit, a fork child
+// 4th allocation slow path, heap.h; its purge ticks, malloc_trim, thread exit, a fork child
 // taking over a vanished thread's heap), as snmalloc's message queues and tcmalloc's transfer
 // caches batch by destination.
 //
@@ -18,7 +18,7 @@
 // and still counts as used in its slab, so the slab cannot be given back, nor change class,
 // while the batch holds it. Held long, batches cost memory: larson with batches flushed only
 // when full or evicted doubled its peak RSS (7 to 16 MiB), its owners carving new slabs while
-// old ones waited for a few blocks; flushed every 64th slow path it stayed at 7 MiB (every 16th
+// old ones waited for a few blocks; flushed every 64th slow path it stayed at 7 MiB (every 4th
 // now: heap.h). The batches
 // of a thread that stops (blocked, idle) are handed over by the purger's thread once a pass
 // finds it has neither started a batch nor flushed since the pass before (hak_remote_claim).
