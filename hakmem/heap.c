@@ -57,7 +57,11 @@ static hak_heap_t* heap_from_registry(void) {
     if (heap) HAK_LIST_PUSH(&heaps, heap);
   }
   if (heap) {
-    memset(&heap->remote, 0, sizeof heap->remote);  // under the lock: the purger reads it there
+    // Under the lock, before it counts as in use: a fork child abandons every in-use heap but
+    // its own, and one whose reset had not run yet held zeroed or stale current slabs and
+    // segments (a NULL current slab crashed a child of ForkedChildOfABusyParentCanAllocate).
+    heap_reset(heap);
+    memset(&heap->remote, 0, sizeof heap->remote);  // the purger reads it under the lock too
     heap->in_use = 1;
     __atomic_store_n(&live_heaps, live_heaps + 1, __ATOMIC_RELAXED);
   }
@@ -68,7 +72,6 @@ static hak_heap_t* heap_from_registry(void) {
 hak_heap_t* hak_heap_create(void) {
   hak_heap_t* heap = heap_from_registry();
   if (heap == NULL) return NULL;
-  heap_reset(heap);
   heap->owner = hak_thread_id();
   HAK_CHECK((heap->owner & HAK_KIND_MASK) == 0 && heap->owner != HAK_OWNER_NONE,
             "unsupported thread pointer", (void*)heap->owner, "must be 16-byte aligned");
